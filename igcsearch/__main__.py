@@ -1,0 +1,5 @@
+"""``python -m igcsearch``."""
+
+from .cli import app
+
+app(prog_name="igcsearch")

@@ -1,0 +1,193 @@
+"""The ``igcsearch`` command line: each command parses, calls one library function, renders.
+
+Domain errors (IgcSearchError) print as one ``error:`` line on stderr with exit code 1;
+usage errors get typer's panel and exit code 2. Heavy imports happen inside commands, so
+``igcsearch --help`` and ``igcsearch space`` never import torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from . import __version__
+from .errors import IgcSearchError
+
+app = typer.Typer(
+    name="igcsearch",
+    help="Design-space explorer for efficient convolution blocks (IGC-V1/V2/V3, LegoNet, depthwise, group).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _err(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def handles_errors(fn: F) -> F:
+    """Turn domain errors into one stderr line and exit 1; Ctrl-C into exit 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except IgcSearchError as exc:
+            raise _err(str(exc)) from None
+        except KeyboardInterrupt:
+            raise _err("interrupted", 130) from None
+        except MemoryError:
+            raise _err("out of memory: narrow the spec (fewer channels or families) or add --top") from None
+        except BrokenPipeError:
+            sys.stderr.close()
+            raise typer.Exit(0) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"igcsearch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Design-space explorer for efficient convolution blocks."""
+
+
+# Space options, shared by `space` and `search` (names are the preset keys).
+Preset = Annotated[str | None, typer.Option("--preset", help="Preset name (see `igcsearch presets`) or TOML file.")]
+Channels = Annotated[
+    str | None, typer.Option("--channels", "-c", help="C_in = C_out: 64, 32,64,128 or 16:256:16 (stop included).")
+]
+InCh = Annotated[
+    str | None, typer.Option("--in-channels", help="C_in values (non-square blocks; with --out-channels).")
+]
+OutCh = Annotated[str | None, typer.Option("--out-channels", help="C_out values (non-square blocks).")]
+Kernel = Annotated[str | None, typer.Option("--kernel", "-k", help="Kernel sizes, odd: 3 or 1,3,5. [default: 3]")]
+Stride = Annotated[str | None, typer.Option("--stride", help="Stride of the block's spatial conv. [default: 1]")]
+InputSize = Annotated[str | None, typer.Option("--input-size", help="Input height = width. [default: 32]")]
+Family = Annotated[str | None, typer.Option("--family", help="Families, comma-separated. [default: all]")]
+ParamsMax = Annotated[
+    str | None, typer.Option("--params-max", help="Parameter budget, SI suffixes allowed: 36.9K, 1.5M.")
+]
+MacsMax = Annotated[str | None, typer.Option("--macs-max", help="MAC budget, SI suffixes allowed: 37.7M, 2G.")]
+Budget = Annotated[
+    str | None, typer.Option("--budget", help="'conv': the params of the regular conv-BN-ReLU being replaced.")
+]
+Widest = Annotated[
+    bool | None,
+    typer.Option("--widest/--no-widest", help="Width free: per structure keep the widest block within budget."),
+]
+BalanceTol = Annotated[
+    str | None, typer.Option("--balance-tol", help="igc1/igc2 rows need balance <= T (>= 1, or inf). [default: 2.0]")
+]
+Expansion = Annotated[str | None, typer.Option("--expansion", help="igc3 expansion ratios t. [default: 1:6]")]
+Sort = Annotated[str | None, typer.Option("--sort", help="Sort key: params, macs, acts, params_ratio, balance, key, …")]
+Top = Annotated[str | None, typer.Option("--top", help="Keep the first N rows (terminal default: 30 shown).")]
+Format = Annotated[str, typer.Option("--format", help="table (terminal), csv, md or json (all rows to stdout).")]
+Out = Annotated[
+    Path | None, typer.Option("--out", help="Write all rows to PATH (.csv/.md/.json) or into directory PATH.")
+]
+
+
+def _spec(preset: str | None, options: dict[str, Any], extra_keys: tuple[str, ...] = ()) -> Any:
+    from .spec import load_preset, make_spec
+
+    merged: dict[str, Any] = load_preset(preset, extra_keys=extra_keys) if preset else {}
+    merged.update({k: v for k, v in options.items() if v is not None})
+    return make_spec(merged, extra_keys=extra_keys)
+
+
+@app.command()
+@handles_errors
+def families(fmt: Format = "table") -> None:
+    """List the block families, their knobs and the conditions each row reports."""
+    from .registry import families as all_families
+
+    rows = [
+        {
+            "name": f.name,
+            "title": f.title,
+            "knobs": "; ".join(f"{k}: {v}" for k, v in f.knobs.items()) or "-",
+            "conditions": "; ".join(f"{k}: {v}" for k, v in f.conditions.items()) or "-",
+        }
+        for f in all_families()
+    ]
+    _print_records(rows, fmt, title="igcsearch families")
+
+
+@app.command()
+@handles_errors
+def presets(fmt: Format = "table") -> None:
+    """List the shipped presets: name, the question it asks, its file."""
+    from .spec import list_presets
+
+    rows = [{"name": n, "question": q, "file": str(p)} for n, q, p in list_presets()]
+    _print_records(rows, fmt, title="igcsearch presets")
+
+
+def _print_records(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
+    import json
+
+    if fmt == "json":
+        typer.echo(json.dumps(rows, indent=2))
+    elif fmt in ("csv", "md"):
+        import pandas as pd
+
+        df = pd.DataFrame(rows)
+        typer.echo(df.to_csv(index=False, lineterminator="\n") if fmt == "csv" else df.to_markdown(index=False))
+    elif fmt == "table":
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title, show_lines=True)
+        for name in rows[0] if rows else ["name"]:
+            table.add_column(name, overflow="fold")
+        for row in rows:
+            table.add_row(*map(str, row.values()))
+        Console().print(table)
+    else:
+        raise IgcSearchError(f"unknown --format {fmt!r}; choose from: table, csv, md, json")
+
+
+@app.command()
+@handles_errors
+def space(
+    preset: Preset = None,
+    channels: Channels = None,
+    in_channels: InCh = None,
+    out_channels: OutCh = None,
+    kernel: Kernel = None,
+    stride: Stride = None,
+    input_size: InputSize = None,
+    family: Family = None,
+    params_max: ParamsMax = None,
+    macs_max: MacsMax = None,
+    budget: Budget = None,
+    widest: Widest = None,
+    balance_tol: BalanceTol = None,
+    expansion: Expansion = None,
+    sort: Sort = None,
+    top: Top = None,
+    fmt: Format = "table",
+    out: Out = None,
+) -> None:
+    """List every valid setting with analytic params, MACs, acts and conditions (no torch)."""
+    options = {k: v for k, v in locals().items() if k not in ("preset", "fmt", "out")}
+    from .output import emit_space
+
+    emit_space(_spec(preset, options), fmt, out)

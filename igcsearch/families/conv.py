@@ -1,0 +1,68 @@
+"""The regular k×k conv (conv-BN-ReLU): the baseline every row is compared with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..config import BlockConfig
+from ..cost import LayerCost, bn, conv
+from ..registry import Family, register
+
+
+@dataclass(frozen=True, kw_only=True)
+class Conv(BlockConfig):
+    """Regular conv, no knobs."""
+
+    family: ClassVar[str] = "conv"
+    token: ClassVar[str] = ""
+
+
+def layers(c: dict[str, Any]) -> list[LayerCost]:
+    """k×k conv C_in→C_out, BN."""
+    hw = c["out_size"] ** 2
+    return [
+        conv("kxk conv", c["in_channels"], c["out_channels"], c["kernel"], 1, hw),
+        bn("BN", c["out_channels"]),
+    ]
+
+
+def check(c: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The baseline has no conditions."""
+    return {}
+
+
+def enumerate_(geo: dict[str, np.ndarray], opts: Any) -> dict[str, np.ndarray]:
+    """One baseline row per geometry."""
+    return {"geo": np.arange(geo["in_channels"].size, dtype=np.int64)}
+
+
+def min_weights(width: np.ndarray, area: int) -> np.ndarray:
+    """S·C² weights at width C."""
+    return area * width * width
+
+
+def build(cfg: Conv, **opts: Any) -> Any:
+    """conv-BN-ReLU module."""
+    from ..blocks import ConvBlock
+
+    return ConvBlock(cfg, **opts)
+
+
+FAMILY = register(
+    Family(
+        name="conv",
+        title="regular conv-BN-ReLU (the baseline)",
+        config=Conv,
+        knobs={},
+        conditions={},
+        layers=layers,
+        check=check,
+        enumerate=enumerate_,
+        min_weights=min_weights,
+        build=build,
+        order=0,
+    )
+)

@@ -1,0 +1,78 @@
+"""Plain group conv with g groups (baseline; AlexNet/ResNeXt style)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..config import BlockConfig
+from ..cost import LayerCost, bn, conv
+from ..numtheory import divisors_of
+from ..registry import Family, knob_structure, register
+
+
+@dataclass(frozen=True, kw_only=True)
+class Group(BlockConfig):
+    """k×k group conv."""
+
+    g: int  # number of groups; divides C_in and C_out
+
+    family: ClassVar[str] = "group"
+    token: ClassVar[str] = "g{g}"
+
+    def validate(self) -> None:
+        if self.in_channels % self.g or self.out_channels % self.g:
+            self.fail("g", self.g, f"a divisor of in_channels={self.in_channels} and out_channels={self.out_channels}")
+
+
+def layers(c: dict[str, Any]) -> list[LayerCost]:
+    """k×k group conv (g groups), BN."""
+    hw = c["out_size"] ** 2
+    return [
+        conv("kxk group conv (g groups)", c["in_channels"], c["out_channels"], c["kernel"], c["g"], hw),
+        bn("BN", c["out_channels"]),
+    ]
+
+
+def check(c: dict[str, Any]) -> dict[str, np.ndarray]:
+    """g | C_in and g | C_out."""
+    return {"divisible": (c["in_channels"] % c["g"] == 0) & (c["out_channels"] % c["g"] == 0)}
+
+
+def enumerate_(geo: dict[str, np.ndarray], opts: Any) -> dict[str, np.ndarray]:
+    """Every g > 1 dividing both C_in and C_out."""
+    idx, g = divisors_of(np.gcd(geo["in_channels"], geo["out_channels"]))
+    keep = g > 1
+    return {"geo": idx[keep], "g": g[keep]}
+
+
+def min_weights(width: np.ndarray, area: int) -> np.ndarray:
+    """Depthwise (g = C) is the cheapest: S·C."""
+    return area * width
+
+
+def build(cfg: Group, **opts: Any) -> Any:
+    """Group conv-BN-ReLU module."""
+    from ..blocks import GroupBlock
+
+    return GroupBlock(cfg, **opts)
+
+
+FAMILY = register(
+    Family(
+        name="group",
+        title="plain group conv (baseline)",
+        config=Group,
+        knobs={"g": "number of groups"},
+        conditions={"divisible": "g divides C_in and C_out"},
+        layers=layers,
+        check=check,
+        enumerate=enumerate_,
+        min_weights=min_weights,
+        structure=knob_structure("g"),
+        build=build,
+        order=1,
+    )
+)

@@ -1,0 +1,130 @@
+"""LegoNet: Lego filters (Yang et al., ICML 2019; METHODS.md §4).
+
+m Lego filters of size (c/o)×k×k are shared by all n outputs; each output i picks, for each
+of the o channel splits j, one Lego filter π(i, j) and a coefficient α(i, j). Inference is
+split-transform-merge: o convs (c/o)→m, then each output sums o selected, scaled maps
+(the sparse merge; the reference code's dense 1×1 merge costs o·m·n per position instead).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..config import BlockConfig
+from ..cost import LayerCost, bn
+from ..numtheory import divisors_of, expand
+from ..registry import Family, register
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lego(BlockConfig):
+    """Lego conv layer + BN."""
+
+    o: int  # channel splits (o in LegoNet); divides C_in
+    m: int  # Lego filters shared by all outputs (m in LegoNet)
+
+    family: ClassVar[str] = "lego"
+    token: ClassVar[str] = "o{o}m{m}"
+
+    def validate(self) -> None:
+        if self.in_channels % self.o:
+            self.fail("o", self.o, f"a divisor of in_channels={self.in_channels}")
+
+
+def layers(c: dict[str, Any]) -> list[LayerCost]:
+    """o split convs (c/o)→m (the Lego filters, shared), sparse merge (o·n coefficients), BN."""
+    hw = c["out_size"] ** 2
+    cin, n, o, m = c["in_channels"], c["out_channels"], c["o"], c["m"]
+    lego_w = c["kernel"] ** 2 * (cin // o) * m
+    return [
+        LayerCost("Lego filters: o split kxk convs (c/o)->m", lego_w, o * lego_w * hw, o * m * hw),
+        LayerCost("sparse merge: each output sums o scaled maps", o * n, o * n * hw, n * hw),
+        bn("BN", n),
+    ]
+
+
+def _acc_limit(area: Any, c: Any, n: Any, o: Any) -> Any:
+    """Largest m with m < n·(1 − o/(k²c)), in integers: m·k²c <= n·(k²c − o) − 1."""
+    kc = area * c
+    return (n * (kc - o) - 1) // kc
+
+
+def _comp_limit(area: Any, c: Any, n: Any, o: Any) -> Any:
+    """Largest m with k²(c/o)m + o·n <= k²·c·n."""
+    return (o * n * (area * c - o)) // (area * c)
+
+
+def check(c: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Acceleration m < n(1 − o/(k²c)), compression |B| + |G| <= |F|, o | c."""
+    area, cin, n, o, m = c["kernel"] ** 2, c["in_channels"], c["out_channels"], c["o"], c["m"]
+    return {
+        "acceleration": m * area * cin < n * (area * cin - o),
+        "compression": area * (cin // o) * m + o * n <= area * cin * n,
+        "divisible": cin % o == 0,
+    }
+
+
+def enumerate_(geo: dict[str, np.ndarray], opts: Any) -> dict[str, np.ndarray]:
+    """Every o | C_in and m = 1 .. the tightest of acceleration, compression and the budget."""
+    i, o = divisors_of(geo["in_channels"])
+    area, c, n = geo["kernel"][i] ** 2, geo["in_channels"][i], geo["out_channels"][i]
+    mmax = np.minimum(_acc_limit(area, c, n, o), _comp_limit(area, c, n, o))
+    # budget bounds (floats, rounded up by one; space.py applies the exact budget filter)
+    hw = geo["out_size"][i] ** 2
+    per_m = area * (c // o)
+    by_params = (geo["params_max"][i] - o * n - 2 * n) / per_m
+    by_macs = (geo["macs_max"][i] / hw - o * n) / (per_m * o)
+    bound = np.minimum(by_params, by_macs)
+    mmax = np.where(np.isfinite(bound), np.minimum(mmax, np.floor(np.clip(bound, -1, mmax)) + 1), mmax)
+    j, within = expand(mmax)
+    return {"geo": i[j], "o": o[j], "m": within + 1}
+
+
+def estimate(geo: dict[str, np.ndarray]) -> np.ndarray:
+    """Upper bound on rows per geometry (for chunking): C_out per divisor of C_in."""
+    i, _ = divisors_of(geo["in_channels"])
+    return np.bincount(i, minlength=geo["in_channels"].size) * geo["out_channels"]
+
+
+def ratio_structure(c: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """--widest holds (o, n/m) fixed, for integer n/m (m | n), and lets the width grow."""
+    n, m = c["out_channels"], c["m"]
+    return np.stack([c["o"], n // m], axis=1), n % m == 0
+
+
+def min_weights(width: np.ndarray, area: int) -> np.ndarray:
+    """k²·(C/o)·m + o·C >= 2·k·C (m >= 1, AM-GM over o)."""
+    return 2 * np.sqrt(area).astype(np.int64) * width
+
+
+def build(cfg: Lego, **opts: Any) -> Any:
+    """Lego block module (sparse merge)."""
+    from ..blocks import LegoBlock
+
+    return LegoBlock(cfg, **opts)
+
+
+FAMILY = register(
+    Family(
+        name="lego",
+        title="LegoNet Lego filters, split-transform-merge (Yang et al., ICML 2019)",
+        config=Lego,
+        knobs={"o": "channel splits; divides C_in", "m": "Lego filters shared by all outputs"},
+        conditions={
+            "acceleration": "m < n·(1 − o/(k²c)): fewer MACs than the regular conv",
+            "compression": "k²(c/o)m + o·n <= k²·c·n: fewer weights than the regular conv",
+            "divisible": "o divides C_in",
+        },
+        layers=layers,
+        check=check,
+        enumerate=enumerate_,
+        min_weights=min_weights,
+        structure=ratio_structure,
+        build=build,
+        order=6,
+        extra={"estimate": estimate},
+    )
+)

@@ -1,0 +1,51 @@
+"""Vectorised divisor tables: every divisor of many integers at once, in ascending order."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+
+@lru_cache(maxsize=8)
+def _table(limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR table (offsets, divisors) of every n in [0, limit]; divisors ascending."""
+    d = np.arange(1, limit + 1, dtype=np.int64)
+    counts = limit // d
+    owner = np.repeat(d, counts)
+    starts = np.cumsum(counts) - counts
+    rank = np.arange(owner.size, dtype=np.int64) - np.repeat(starts, counts) + 1
+    multiple = owner * rank
+    order = np.lexsort((owner, multiple))
+    divisors = owner[order]
+    per_n = np.bincount(multiple, minlength=limit + 1)
+    offsets = np.concatenate([[0], np.cumsum(per_n)])
+    return offsets, divisors
+
+
+def _limit_for(n: int) -> int:
+    limit = 1024
+    while limit < n:
+        limit *= 2
+    return limit
+
+
+def divisors_of(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each value, all its divisors: (index of the value, divisor), value-major, ascending."""
+    values = np.asarray(values, dtype=np.int64)
+    if values.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    offsets, table = _table(_limit_for(int(values.max())))
+    start = offsets[values]
+    counts = offsets[values + 1] - start
+    index = np.repeat(np.arange(values.size, dtype=np.int64), counts)
+    within = np.arange(index.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    return index, table[start[index] + within]
+
+
+def expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows i repeated counts[i] times: (row index, 0-based position within the row)."""
+    counts = np.asarray(counts, dtype=np.int64).clip(min=0)
+    index = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
+    within = np.arange(index.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    return index, within

@@ -1,0 +1,268 @@
+"""The search spec: what the user asks, from CLI options or a TOML preset, validated once."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import PresetError, SpecError
+from .units import parse_int_list, parse_si
+
+SORT_ROW_FIELDS = (
+    "key", "family", "in_channels", "out_channels", "kernel", "stride", "input_size",
+    "params", "macs", "acts", "params_ratio", "macs_ratio", "balance",
+)  # fmt: skip
+MAX_CHANNELS = 1 << 16  # widths above this are refused: the spec would not finish
+MAX_WIDTHS = 1 << 16
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A design question; field names are the long CLI option names (and preset keys)."""
+
+    name: str = "custom"  # names the results directory
+    question: str = ""  # one line: what the preset asks
+    channels: tuple[int, ...] = ()  # C_in = C_out values (-c)
+    in_channels: tuple[int, ...] = ()  # non-square: every C_in × C_out pair
+    out_channels: tuple[int, ...] = ()
+    kernel: tuple[int, ...] = (3,)  # k values
+    stride: int = 1
+    input_size: int = 32  # H = W of the block's input
+    family: tuple[str, ...] = ()  # empty: every registered family
+    params_max: float | None = None
+    macs_max: float | None = None
+    budget: str | None = None  # "conv": the params of the regular conv-BN-ReLU being replaced
+    widest: bool = False  # per structure, keep the widest width that fits the budget
+    balance_tol: float = 2.0  # igc1/igc2 rows need balance <= this; inf keeps all
+    expansion: tuple[int, ...] = (1, 2, 3, 4, 5, 6)  # igc3's t values
+    sort: str | None = None
+    top: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)  # measurement options
+
+    @property
+    def families(self) -> list[str]:
+        """Requested family names in registry order."""
+        from .registry import names
+
+        return [n for n in names() if not self.family or n in self.family]
+
+    def pairs(self) -> list[tuple[int, int]]:
+        """(C_in, C_out) pairs in ascending order."""
+        if self.channels:
+            return [(c, c) for c in self.channels]
+        return [(i, o) for i in self.in_channels for o in self.out_channels]
+
+    def describe(self) -> str:
+        """One line for report headers."""
+        if self.channels:
+            ch = _span(self.channels, "C")
+        else:
+            ch = f"{_span(self.in_channels, 'C_in')}, {_span(self.out_channels, 'C_out')}"
+        parts = [
+            ch,
+            "k=" + ",".join(map(str, self.kernel)),
+            f"stride {self.stride}",
+            f"input {self.input_size}x{self.input_size}",
+        ]
+        parts.append("families " + ",".join(self.families))
+        if self.budget:
+            parts.append(f"budget {self.budget}")
+        if self.params_max is not None:
+            parts.append(f"params <= {self.params_max:g}")
+        if self.macs_max is not None:
+            parts.append(f"macs <= {self.macs_max:g}")
+        if self.widest:
+            parts.append("widest per structure")
+        parts.append(f"balance <= {self.balance_tol:g}")
+        return "; ".join(parts)
+
+
+def _span(values: tuple[int, ...], name: str) -> str:
+    if len(values) <= 4:
+        return f"{name}=" + ",".join(map(str, values))
+    return f"{name}={values[0]}..{values[-1]} ({len(values)} values)"
+
+
+SPEC_KEYS = [f.name for f in dataclasses.fields(Spec) if f.name != "extra"]
+
+
+def make_spec(options: dict[str, Any], *, extra_keys: tuple[str, ...] = ()) -> Spec:
+    """Validate raw options (CLI or preset values, strings allowed) into a Spec."""
+    unknown = sorted(set(options) - set(SPEC_KEYS) - set(extra_keys))
+    if unknown:
+        raise SpecError(f"unknown option(s) {', '.join(unknown)}; valid: {', '.join(SPEC_KEYS + list(extra_keys))}")
+    o = {k: v for k, v in options.items() if v is not None}
+    kw: dict[str, Any] = {}
+    for key in ("name", "question"):
+        if key in o:
+            kw[key] = str(o[key])
+    for key in ("channels", "in_channels", "out_channels"):
+        if key in o:
+            kw[key] = tuple(parse_int_list(o[key], _opt(key)))
+            if kw[key][-1] > MAX_CHANNELS:
+                raise SpecError(f"{_opt(key)} {kw[key][-1]} is too large: at most {MAX_CHANNELS} channels")
+            if len(kw[key]) > MAX_WIDTHS:
+                raise SpecError(f"{_opt(key)} has {len(kw[key])} values: at most {MAX_WIDTHS}")
+    if "kernel" in o:
+        kw["kernel"] = tuple(parse_int_list(o["kernel"], "--kernel"))
+        even = [k for k in kw["kernel"] if k % 2 == 0]
+        if even:
+            raise SpecError(f"--kernel must be odd (padding is k//2), got {even[0]}")
+        if kw["kernel"][-1] > 31:
+            raise SpecError(f"--kernel {kw['kernel'][-1]} is too large: at most 31")
+    for key in ("stride", "input_size"):
+        if key in o:
+            values = parse_int_list(o[key], _opt(key))
+            if len(values) != 1:
+                raise SpecError(f"{_opt(key)} takes one value, got {o[key]!r}")
+            kw[key] = values[0]
+    if kw.get("input_size", 1) > 4096:
+        raise SpecError("--input-size must be <= 4096")
+    if "family" in o:
+        kw["family"] = tuple(_families(o["family"]))
+    for key in ("params_max", "macs_max"):
+        if key in o:
+            kw[key] = parse_si(o[key], _opt(key))
+    if "budget" in o:
+        if str(o["budget"]) != "conv":
+            raise SpecError(f"--budget must be 'conv' (the regular conv being replaced), got {o['budget']!r}")
+        kw["budget"] = "conv"
+    if "widest" in o:
+        kw["widest"] = _bool(o["widest"], "--widest")
+    if "balance_tol" in o:
+        kw["balance_tol"] = _tolerance(o["balance_tol"])
+    if "expansion" in o:
+        kw["expansion"] = tuple(parse_int_list(o["expansion"], "--expansion"))
+        if kw["expansion"][-1] > 64:
+            raise SpecError("--expansion values must be <= 64")
+    if "sort" in o:
+        kw["sort"] = str(o["sort"])
+    if "top" in o:
+        top = parse_int_list(o["top"], "--top")
+        if len(top) != 1:
+            raise SpecError(f"--top takes one value, got {o['top']!r}")
+        kw["top"] = top[0]
+    extra = {k: v for k, v in o.items() if k in extra_keys}
+    spec = Spec(**kw, extra=extra)
+    _check_consistency(spec)
+    return spec
+
+
+def _opt(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _bool(value: Any, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise SpecError(f"{what} must be true or false, got {value!r}")
+
+
+def _tolerance(value: Any) -> float:
+    text = str(value).strip().lower()
+    try:
+        tol = math.inf if text in ("inf", "infinity") else float(text)
+    except ValueError:
+        raise SpecError(f"--balance-tol must be a number >= 1 or inf, got {value!r}") from None
+    if math.isnan(tol) or tol < 1:
+        raise SpecError(f"--balance-tol must be >= 1 (1.0 is exactly balanced) or inf, got {value!r}")
+    return tol
+
+
+def _families(value: Any) -> list[str]:
+    from .registry import get_family
+
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    out = [str(i).strip() for i in items if str(i).strip()]
+    if not out:
+        raise SpecError("--family is empty")
+    for name in out:
+        try:
+            get_family(name)
+        except Exception as exc:
+            raise SpecError(str(exc)) from None
+    return out
+
+
+def _check_consistency(spec: Spec) -> None:
+    if spec.channels and (spec.in_channels or spec.out_channels):
+        raise SpecError("give either -c/--channels or --in-channels with --out-channels, not both")
+    if bool(spec.in_channels) != bool(spec.out_channels):
+        raise SpecError("--in-channels and --out-channels go together (or use -c for square blocks)")
+    if not spec.channels and not spec.in_channels and not (spec.widest and (spec.params_max or spec.macs_max)):
+        raise SpecError("no channels given: use -c/--channels N (or --in-channels with --out-channels)")
+    if spec.sort is not None and spec.sort not in SORT_ROW_FIELDS:
+        raise SpecError(f"unknown sort key {spec.sort!r}; choose from: {', '.join(SORT_ROW_FIELDS)}")
+    if spec.widest:
+        if spec.budget is None and spec.params_max is None and spec.macs_max is None:
+            raise SpecError("--widest needs a budget: --budget conv, --params-max or --macs-max")
+        if spec.in_channels:
+            raise SpecError("--widest searches square widths: use -c for the conv whose budget to match")
+        if spec.budget == "conv" and len(spec.channels) != 1:
+            raise SpecError("--widest with --budget conv needs exactly one -c value (the conv being replaced)")
+    elif spec.budget == "conv" and not spec.pairs():
+        raise SpecError("--budget conv needs channels")
+
+
+# ---------------------------------------------------------------- presets
+
+
+def preset_dir() -> Path:
+    """The shipped presets (package data ``igcsearch.presets``; ``presets/`` in a checkout)."""
+    try:
+        return Path(str(resources.files("igcsearch.presets")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "presets"
+
+
+def list_presets() -> list[tuple[str, str, Path]]:
+    """(name, question, file) of every shipped preset."""
+    out = []
+    for path in sorted(preset_dir().glob("*.toml")):
+        data = _read_toml(path)
+        out.append((str(data.get("name", path.stem)), str(data.get("question", "")), path))
+    return out
+
+
+def load_preset(name_or_path: str, *, extra_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Raw options of a preset given by shipped name or by file path."""
+    path = Path(name_or_path)
+    if not (path.suffix == ".toml" or path.exists()):
+        path = preset_dir() / f"{name_or_path}.toml"
+        if not path.exists():
+            choices = ", ".join(n for n, _, _ in list_presets())
+            raise PresetError(f"unknown preset {name_or_path!r}; choose from: {choices} (or give a .toml path)")
+    elif not path.exists():
+        raise PresetError(f"preset file {str(path)!r} does not exist")
+    data = _read_toml(path)
+    data.setdefault("name", path.stem)
+    unknown = sorted(set(data) - set(SPEC_KEYS) - set(extra_keys))
+    if unknown:
+        raise PresetError(
+            f"preset {str(path)!r}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(SPEC_KEYS + list(extra_keys))}"
+        )
+    return data
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(f"preset {str(path)!r} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise PresetError(f"cannot read preset {str(path)!r}: {exc.strerror}") from None
+    nested = [k for k, v in data.items() if isinstance(v, dict)]
+    if nested:
+        raise PresetError(f"preset {str(path)!r}: a preset is a flat table; nested table(s) {', '.join(nested)}")
+    return data

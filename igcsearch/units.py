@@ -1,0 +1,90 @@
+"""Parsing of numbers with SI suffixes, integer lists and inclusive ranges."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from .errors import SpecError
+
+_SI = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_NUM = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKMGT]?)\s*$")
+
+
+def parse_si(text: str | float | int, what: str) -> float:
+    """``'36.9K'`` -> 36900.0; ``'1.5M'``, ``'2G'``; plain numbers pass through."""
+    if isinstance(text, bool):
+        raise SpecError(f"{what} must be a number, got {text!r}")
+    if isinstance(text, int | float):
+        value = float(text)
+    else:
+        m = _NUM.match(str(text))
+        if not m:
+            raise SpecError(f"{what} must be a number such as 36.9K, 1.5M or 2G, got {text!r}")
+        value = float(m.group(1)) * _SI[m.group(2)]
+    if math.isnan(value) or value < 0:
+        raise SpecError(f"{what} must be >= 0, got {text!r}")
+    return value
+
+
+def parse_int_list(text: str | int | list, what: str, *, minimum: int = 1) -> list[int]:
+    """``'64'``, ``'32,64,128'`` or ``'16:256:16'`` (stop included) -> sorted unique ints."""
+    if isinstance(text, bool):
+        raise SpecError(f"{what} must be integers, got {text!r}")
+    if isinstance(text, int):
+        parts: list[str] = [str(text)]
+    elif isinstance(text, list | tuple):
+        parts = [str(p) for p in text]
+    else:
+        parts = [p for p in str(text).split(",")]
+    out: set[int] = set()
+    for part in parts:
+        part = part.strip()
+        if ":" in part:
+            out.update(_parse_range(part, what))
+        else:
+            out.add(_parse_int(part, what))
+    values = sorted(out)
+    if not values:
+        raise SpecError(f"{what} is empty")
+    bad = [v for v in values if v < minimum]
+    if bad:
+        raise SpecError(f"{what} must be >= {minimum}, got {bad[0]}")
+    return values
+
+
+def _parse_int(part: str, what: str) -> int:
+    try:
+        return int(part)
+    except ValueError:
+        try:
+            value = parse_si(part, what)
+        except SpecError:
+            raise SpecError(
+                f"{what} must be an integer, a list a,b,c or a range start:stop:step, got {part!r}"
+            ) from None
+        if value != int(value):
+            raise SpecError(f"{what} must be an integer, got {part!r}") from None
+        return int(value)
+
+
+def _parse_range(part: str, what: str) -> range:
+    pieces = part.split(":")
+    if len(pieces) not in (2, 3):
+        raise SpecError(f"{what} range must be start:stop or start:stop:step, got {part!r}")
+    start, stop = _parse_int(pieces[0], what), _parse_int(pieces[1], what)
+    step = _parse_int(pieces[2], what) if len(pieces) == 3 else 1
+    if step <= 0:
+        raise SpecError(f"{what} range step must be > 0, got {part!r}")
+    if stop < start:
+        raise SpecError(f"{what} range stop must be >= start, got {part!r}")
+    return range(start, stop + 1, step)
+
+
+def humanize(value: float) -> str:
+    """36992 -> '37.0K', 37748736 -> '37.7M' (terminal only; files carry raw numbers)."""
+    value = float(value)
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.1f}{unit}"
+    return f"{value:g}"
