@@ -1,5 +1,35 @@
-"""igcsearch: the design-space explorer for efficient convolution blocks."""
+"""igcsearch: the design-space explorer for efficient convolution blocks.
+
+Public API (imported lazily so that ``import igcsearch`` stays light and never pulls in torch
+until a module is built): ``enumerate``, ``build``, ``parse_key``, ``from_dict``,
+``get_family``, ``families``, ``make_spec``.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
+
+_API = {
+    "enumerate": ("igcsearch.api", "enumerate_space"),
+    "enumerate_space": ("igcsearch.api", "enumerate_space"),
+    "build": ("igcsearch.build", "build"),
+    "parse_key": ("igcsearch.config", "parse_key"),
+    "from_dict": ("igcsearch.config", "from_dict"),
+    "get_family": ("igcsearch.registry", "get_family"),
+    "families": ("igcsearch.registry", "families"),
+    "make_spec": ("igcsearch.spec", "make_spec"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        import importlib
+
+        module, attr = _API[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'igcsearch' has no attribute {name!r}")
+
+
+__all__ = ["__version__", *_API]

@@ -82,7 +82,7 @@ def join(parts: list[Cell], n: int) -> np.ndarray:
     if all(isinstance(p, str) for p in merged):
         return np.full(n, "".join(merged), dtype=object)  # type: ignore[arg-type]
     iters = [itertools.repeat(p, n) if isinstance(p, str) else p for p in merged]
-    return np.array(list(map("".join, zip(*iters))), dtype=object)
+    return np.array(list(map("".join, zip(*iters, strict=False))), dtype=object)
 
 
 def keys(rows: dict[str, Any]) -> np.ndarray:

@@ -22,8 +22,7 @@ from .spec import MAX_CHANNELS, Spec
 GEO_FIELDS = ("in_channels", "out_channels", "kernel", "stride", "input_size")
 KNOB_FIELDS = ("g", "r", "L", "M", "K", "t", "G1", "G2", "o", "m")
 ROW_FIELDS = (
-    ("key", "family") + GEO_FIELDS + KNOB_FIELDS
-    + ("params", "macs", "acts", "params_ratio", "macs_ratio", "baseline") + CONDITIONS
+    ("key", "family", *GEO_FIELDS, *KNOB_FIELDS, "params", "macs", "acts", "params_ratio", "macs_ratio", "baseline", *CONDITIONS)
 )  # fmt: skip
 FILTERS = ("complementary", "divisible", "acceleration", "compression")
 CHUNK_ROWS = 400_000  # rows per chunk (estimate): bounds memory on huge spaces
@@ -122,7 +121,7 @@ def widen(rows: Chunk) -> Chunk:
         out[name] = rows[name] if name in rows else np.zeros((n, 1) if name == "K" else n, dtype=np.int64)
     for name in ("params", "macs", "acts", "params_ratio", "macs_ratio"):
         out[name] = rows[name]
-    for name in ("baseline",) + CONDITIONS:
+    for name in ("baseline", *CONDITIONS):
         if name == "balance":
             out[name] = rows.get(name, np.full(n, np.nan)).astype(np.float64)
         elif name in rows:

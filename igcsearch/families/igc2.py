@@ -119,7 +119,7 @@ def enumerate_(geo: dict[str, np.ndarray], opts: Any) -> dict[str, np.ndarray]:
         done_K.append(K[finished])
     g = np.concatenate(done_geo) if done_geo else np.zeros(0, np.int64)
     Kall = np.concatenate(done_K) if done_K else np.zeros((0, width + 1), np.int64)
-    order = np.lexsort(tuple(Kall[:, i] for i in range(Kall.shape[1] - 1, -1, -1)) + (g,))
+    order = np.lexsort((*tuple(Kall[:, i] for i in range(Kall.shape[1] - 1, -1, -1)), g))
     Kall = Kall[order]
     used = int((Kall > 0).sum(axis=1).max(initial=3))
     return {"geo": g[order], "K": Kall[:, :used]}

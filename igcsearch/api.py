@@ -1,0 +1,34 @@
+"""The Python API behind the CLI: the same functions, returning DataFrames."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .report import select, to_frame
+from .space import chunks, widen
+from .spec import Spec, load_preset, make_spec
+
+
+def spec_from(spec: Spec | None = None, preset: str | None = None, **options: Any) -> Spec:
+    """A Spec from a Spec, a preset name/file and/or option keywords (the CLI's long names)."""
+    if spec is not None:
+        if preset or options:
+            raise TypeError("give either spec= or preset=/options, not both")
+        return spec
+    merged = load_preset(preset) if preset else {}
+    merged.update(options)
+    return make_spec(merged)
+
+
+def enumerate_space(spec: Spec | None = None, preset: str | None = None, **options: Any) -> pd.DataFrame:
+    """Every valid setting of the spec with analytic counts and conditions, as a DataFrame.
+
+    ``igcsearch.enumerate(channels=64, family="igc1,igc2")`` lists the same rows as
+    ``igcsearch space -c 64 --family igc1,igc2``; ``sort`` and ``top`` apply as on the CLI.
+    """
+    spec = spec_from(spec, preset, **options)
+    if spec.sort is None and spec.top is None:
+        return to_frame(widen(c) for c in chunks(spec))
+    return to_frame(select(chunks(spec), spec.sort, spec.top)[0])
