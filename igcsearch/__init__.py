@@ -2,7 +2,7 @@
 
 Public API (imported lazily so that ``import igcsearch`` stays light and never pulls in torch
 until a module is built): ``enumerate``, ``build``, ``parse_key``, ``from_dict``,
-``get_family``, ``families``, ``make_spec``.
+``get_family``, ``make_spec``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ _API = {
     "parse_key": ("igcsearch.config", "parse_key"),
     "from_dict": ("igcsearch.config", "from_dict"),
     "get_family": ("igcsearch.registry", "get_family"),
-    "families": ("igcsearch.registry", "families"),
     "make_spec": ("igcsearch.spec", "make_spec"),
 }
 

@@ -76,4 +76,6 @@ def get_family(name: str) -> Family:
 
 
 def _load() -> None:
-    from . import families as _  # noqa: F401  (imports every family module once)
+    import importlib
+
+    importlib.import_module("igcsearch.families")  # registers every family module once
