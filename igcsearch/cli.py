@@ -191,3 +191,82 @@ def space(
     from .output import emit_space
 
     emit_space(_spec(preset, options), fmt, out)
+
+
+MEASURE_KEYS = ("device", "threads", "batch", "rounds", "min_time", "warmup", "channels_last", "latency", "impl")
+
+
+@app.command()
+@handles_errors
+def search(
+    preset: Preset = None,
+    channels: Channels = None,
+    in_channels: InCh = None,
+    out_channels: OutCh = None,
+    kernel: Kernel = None,
+    stride: Stride = None,
+    input_size: InputSize = None,
+    family: Family = None,
+    params_max: ParamsMax = None,
+    macs_max: MacsMax = None,
+    budget: Budget = None,
+    widest: Widest = None,
+    balance_tol: BalanceTol = None,
+    expansion: Expansion = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            "--sort",
+            help="Rank by: latency_ms (default), params, macs, … An analytic key with --top preselects what is measured.",
+        ),
+    ] = None,
+    top: Top = None,
+    device: Annotated[str | None, typer.Option("--device", help="cpu or cuda. [default: cpu]")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="Torch threads while timing. [default: 1]")] = None,
+    batch: Annotated[int | None, typer.Option("--batch", help="Batch size of the timed input. [default: 8]")] = None,
+    rounds: Annotated[int | None, typer.Option("--rounds", help="Interleaved timing rounds. [default: 5]")] = None,
+    min_time: Annotated[
+        float | None, typer.Option("--min-time", help="Seconds of calls per candidate per round. [default: 0.01]")
+    ] = None,
+    warmup: Annotated[int | None, typer.Option("--warmup", help="Warm-up calls per candidate. [default: 2]")] = None,
+    channels_last: Annotated[
+        bool | None, typer.Option("--channels-last/--nchw", help="Memory format of the timed input. [default: nchw]")
+    ] = None,
+    latency: Annotated[bool | None, typer.Option("--latency/--no-latency", help="--no-latency: counts only.")] = None,
+    impl: Annotated[
+        str | None,
+        typer.Option(
+            "--impl", help="IGC block implementation: auto (fastest measured), fused or naive. [default: auto]"
+        ),
+    ] = None,
+    fmt: Format = "table",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Results directory. [default: ./igcsearch-results/<name>/]")
+    ] = None,
+) -> None:
+    """Build every valid candidate, verify its counts with fvcore, time it, rank it, write reports.
+
+    With no arguments it runs the default preset: replace a 64-channel 3x3 conv at 32x32
+    within that conv's own parameter budget, every family.
+    """
+    options = {k: v for k, v in locals().items() if k not in ("preset", "fmt", "out")}
+    from .output import emit_search
+
+    space_given = any(options.get(k) is not None for k in ("channels", "in_channels", "out_channels"))
+    spec = _spec(preset or (None if space_given else "default"), options, extra_keys=MEASURE_KEYS)
+    emit_search(spec, fmt, out)
+
+
+@app.command()
+@handles_errors
+def show(
+    key: Annotated[str, typer.Argument(help="A config key, e.g. igc1-L32M2-c64k3 (see the key column).")],
+    input_size: InputSize = None,
+    impl: Annotated[
+        str | None, typer.Option("--impl", help="IGC implementation to print: auto, fused or naive.")
+    ] = None,
+) -> None:
+    """One config: knobs, conditions, per-layer params/MACs breakdown, and the torch module."""
+    from .output import emit_show
+
+    emit_show(key, int(input_size or 32), impl)

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import SpecError
 from .report import CONVENTION, atomic_open, format_for, md_header, select, write
 from .space import ROW_FIELDS, Chunk, chunks, widen
@@ -119,3 +121,148 @@ def print_table(
 
 
 __all__ = ["ROW_FIELDS", "emit_space", "print_table", "write_files"]
+
+
+# ---------------------------------------------------------------- search and show
+
+
+def measure_options(spec: Spec) -> Any:
+    """MeasureOptions from the spec's measurement keys (CLI or preset)."""
+    from .measure import MeasureOptions
+
+    e = {k: v for k, v in spec.extra.items() if k != "impl"}
+    try:
+        opts = MeasureOptions(**e)
+        for name in ("threads", "batch", "rounds", "warmup"):
+            int(getattr(opts, name))
+        float(opts.min_time)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"bad measurement option: {exc}") from None
+    return opts
+
+
+SEARCH_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
+    ("key", "key", str),
+    ("params", "params", _num),
+    ("macs", "MACs", _num),
+    ("latency_ms", "latency ms", lambda v: "" if v != v else f"{v:.3f}"),
+    ("latency_iqr_ms", "IQR", lambda v: "" if v != v else f"{v:.3f}"),
+    ("params_ratio", "params×", lambda v: f"{v:.3f}"),
+    ("macs_ratio", "MACs×", lambda v: f"{v:.3f}"),
+    ("count_ok", "counts", lambda v: "ok" if v == 1 else "MISMATCH"),
+    ("pareto", "pareto", lambda v: "*" if v == 1 else ""),
+    ("error", "error", lambda v: str(v)[:40]),
+]
+
+
+def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
+    """`igcsearch search`: progress on stderr, results directory, table or stdout format."""
+    from .search import RESULT_FIELDS, default_out, describe, run_search
+
+    check_format(fmt)
+    opts = measure_options(spec)
+    out = out or default_out(spec)
+    build_opts = {"impl": spec.extra["impl"]} if spec.extra.get("impl") else {}
+    with _progress() as progress:
+        result = run_search(spec, opts, out, progress, build_opts)
+    if not result.rows:
+        report_empty(spec)
+        return
+    if fmt == "table":
+        n = result.rows["key"].size
+        shown = {
+            k: (v[: spec.top or TERMINAL_ROWS] if isinstance(v, np.ndarray) else v) for k, v in result.rows.items()
+        }
+        env = result.env
+        notes = (
+            f"environment: {env['device']}, torch {env['torch_version']}, {describe(opts)}",
+            f"counts verified against fvcore: {int((result.rows['count_ok'] == 1).sum())} of {n} exact",
+        )
+        cols = [c for c in SEARCH_COLUMNS if c[0] != "error" or (result.rows["error"] != "").any()]
+        print_table(shown, n, f"igcsearch search: {spec.name}", spec.describe(), cols, notes)
+    else:
+        write([result.rows], sys.stdout, fmt, fields=RESULT_FIELDS)
+    print(f"wrote {out}/results.csv, results.md, results.json and configs/", file=sys.stderr)
+    if result.interrupted:
+        print("interrupted: the files hold what finished", file=sys.stderr)
+        raise KeyboardInterrupt
+
+
+class _progress:
+    """A rich progress bar on stderr implementing the search Progress protocol."""
+
+    def __enter__(self) -> _progress:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True), transient=False,
+        )  # fmt: skip
+        self.bar.__enter__()
+        self.task: Any = None
+        return self
+
+    def stage(self, name: str, total: int) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, completed=self.bar.tasks[-1].total)
+        self.task = self.bar.add_task(name, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        self.bar.advance(self.task, n)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.__exit__(*exc)
+
+
+def emit_show(key: str, input_size: int, impl: str | None) -> None:
+    """`igcsearch show KEY`."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .config import parse_key
+    from .cost import columns, totals
+    from .registry import get_family
+    from .space import baseline_cost
+
+    cfg = parse_key(key)
+    family = get_family(cfg.family)
+    cols = columns(cfg, input_size)
+    layers = family.layers(cols)
+    params, macs, acts = totals(layers)
+    bp, bm, _ = baseline_cost(cols)
+    console = Console()
+    console.print(f"[bold]{cfg.key}[/bold]  {family.title}")
+    console.print(f"config: {cfg.to_dict()}")
+    console.print(f"input {input_size}x{input_size} -> output {int(cols['out_size'][0])}x{int(cols['out_size'][0])}")
+    table = Table(title="per-layer cost", caption=f"convention: {CONVENTION}")
+    for name in ("layer", "params", "MACs", "acts"):
+        table.add_column(name, justify="left" if name == "layer" else "right")
+    for layer in layers:
+        table.add_row(
+            layer.name, *(f"{int(np.asarray(v).ravel()[0]):,}" for v in (layer.params, layer.macs, layer.acts))
+        )
+    table.add_row("[bold]total[/bold]", f"{int(params[0]):,}", f"{int(macs[0]):,}", f"{int(acts[0]):,}")
+    table.add_row("regular conv-BN-ReLU", f"{int(bp[0]):,}", f"{int(bm[0]):,}", "")
+    table.add_row("ratio", f"{params[0] / bp[0]:.4f}", f"{macs[0] / bm[0]:.4f}", "")
+    console.print(table)
+    checks = family.check(cols)
+    if checks:
+        console.print("conditions:")
+        for name, value in checks.items():
+            console.print(
+                f"  {name:14s} {value[0]:.4g}" if value.dtype.kind == "f" else f"  {name:14s} {bool(value[0])}"
+            )
+            if name in family.conditions:
+                console.print(f"  [dim]{'':14s} {family.conditions[name]}[/dim]")
+    from .build import build
+
+    console.print("module:")
+    console.print(str(build(cfg, **({"impl": impl} if impl else {}))), markup=False, highlight=False)

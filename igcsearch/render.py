@@ -9,6 +9,7 @@ Floats are written as Python's shortest round-trip ``repr``.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,17 @@ _BOOL = {"csv": ("False", "True"), "md": ("False", "True"), "json": ("false", "t
 _NULL = {"csv": "", "md": "", "json": "null"}
 _TABLE_LIMIT = 1 << 22
 KNOBS = ("g", "r", "L", "M", "t", "G1", "G2", "o", "m")
+
+
+def _csv_text(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\n\r') else value
+
+
+_ESCAPE: dict[str, Callable[[Any], str]] = {
+    "csv": _csv_text,
+    "md": lambda v: str(v).replace("|", "\\|").replace("\n", " "),
+    "json": json.dumps,
+}
 
 
 def text(values: np.ndarray, fmt: Callable[[Any], str] = str) -> Cell:
@@ -119,8 +131,10 @@ def cell(rows: dict[str, Any], name: str, fmt: str) -> Cell:
     if name not in rows:
         return null
     values = rows[name]
-    if values.dtype == object:  # key, family
-        return join(['"', values, '"'], values.size) if fmt == "json" else values
+    if values.dtype == object:
+        if name in ("key", "family"):  # plain identifiers: no escaping needed
+            return join(['"', values, '"'], values.size) if fmt == "json" else values
+        return text(values, _ESCAPE[fmt])
     if values.ndim == 2:  # igc2's K, zero-padded; all zeros where the row has no K
         body = knob_text(values, ", " if fmt == "json" else "x")
         if fmt == "json":

@@ -148,6 +148,8 @@ def make_spec(options: dict[str, Any], *, extra_keys: tuple[str, ...] = ()) -> S
             raise SpecError(f"--top takes one value, got {o['top']!r}")
         kw["top"] = top[0]
     extra = {k: v for k, v in o.items() if k in extra_keys}
+    if "impl" in extra and extra["impl"] not in ("auto", "fused", "naive"):
+        raise SpecError(f"--impl must be auto, fused or naive, got {extra['impl']!r}")
     spec = Spec(**kw, extra=extra)
     _check_consistency(spec)
     return spec

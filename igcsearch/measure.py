@@ -1,0 +1,165 @@
+"""Measure built candidates honestly: exact counts (fvcore), latency, peak memory.
+
+Latency protocol (DESIGN.md): every module in eval() under ``torch.inference_mode``, an
+explicit thread count, warm-up calls, then ``rounds`` interleaved rounds — in each round
+every candidate is timed once with ``torch.utils.benchmark.Timer.blocked_autorange`` (which
+synchronises CUDA), in an order rotated from round to round so that slow phases of a noisy
+machine spread over all candidates. A candidate's latency is the median of its round
+medians, with the IQR and the minimum of those medians. Never two candidates at once.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+MEMORY_FORMATS = ("nchw", "channels_last")
+
+
+@dataclass(frozen=True)
+class MeasureOptions:
+    """How candidates are measured (the `search` measurement options)."""
+
+    device: str = "cpu"  # cpu | cuda
+    threads: int = 1  # torch intra-op threads while timing
+    batch: int = 8
+    rounds: int = 5  # interleaved rounds (>= 1); the median of round medians is reported
+    min_time: float = 0.01  # seconds of calls per candidate per round (blocked_autorange)
+    warmup: int = 2  # calls per candidate before timing
+    channels_last: bool = False
+    latency: bool = True  # False: counts only
+    dtype: str = "float32"
+
+    @property
+    def memory_format(self) -> str:
+        """nchw or channels_last."""
+        return "channels_last" if self.channels_last else "nchw"
+
+
+def environment(opts: MeasureOptions, input_size: int) -> dict[str, Any]:
+    """The fingerprint stored with every measured row: device, versions, threads, format."""
+    import torch
+
+    if opts.device == "cuda":
+        device = torch.cuda.get_device_name(0)
+    else:
+        device = _cpu_name()
+    return {
+        "device": f"{opts.device}: {device}",
+        "torch_version": torch.__version__,
+        "threads": opts.threads,
+        "dtype": opts.dtype,
+        "memory_format": opts.memory_format,
+        "batch": opts.batch,
+        "measured_input_size": input_size,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count() or 0,
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def check_device(opts: MeasureOptions) -> None:
+    """Fail early (one clear line) when the requested device cannot be used."""
+    import torch
+
+    from .errors import SpecError
+
+    if opts.device not in ("cpu", "cuda"):
+        raise SpecError(f"--device must be cpu or cuda, got {opts.device!r}")
+    if opts.device == "cuda" and not torch.cuda.is_available():
+        raise SpecError("--device cuda: no CUDA device is available to this torch build")
+    if opts.threads < 1 or opts.batch < 1 or opts.rounds < 1 or opts.warmup < 0 or opts.min_time <= 0:
+        raise SpecError("--threads, --batch and --rounds must be >= 1, --warmup >= 0, --min-time > 0")
+
+
+def prepare(module: Any, in_channels: int, input_size: int, opts: MeasureOptions) -> tuple[Any, Any]:
+    """(module in eval on the device and memory format, one input batch)."""
+    import torch
+
+    dtype = getattr(torch, opts.dtype)
+    fmt = torch.channels_last if opts.channels_last else torch.contiguous_format
+    module = module.eval().to(device=opts.device, dtype=dtype, memory_format=fmt)
+    x = torch.randn(opts.batch, in_channels, input_size, input_size, device=opts.device, dtype=dtype)
+    return module, x.contiguous(memory_format=fmt)
+
+
+def latency(
+    prepared: Sequence[tuple[Any, Any]],
+    opts: MeasureOptions,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, float]]:
+    """Interleaved-round latency of each (module, input); ms statistics per candidate."""
+    import torch
+    from torch.utils.benchmark import Timer
+
+    n = len(prepared)
+    samples = np.full((n, opts.rounds), np.nan)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(opts.threads)
+    try:
+        with torch.inference_mode():
+            for module, x in prepared:
+                for _ in range(opts.warmup):
+                    module(x)
+            for r in range(opts.rounds):
+                shift = (r * n) // opts.rounds  # rotate the order from round to round
+                for j in range(n):
+                    i = (j + shift) % n
+                    module, x = prepared[i]
+                    timer = Timer(stmt="module(x)", globals={"module": module, "x": x}, num_threads=opts.threads)
+                    samples[i, r] = timer.blocked_autorange(min_run_time=opts.min_time).median * 1e3
+                    if progress:
+                        progress(1)
+    finally:
+        torch.set_num_threads(previous)
+    return [latency_stats(samples[i]) for i in range(n)]
+
+
+def latency_stats(ms: np.ndarray) -> dict[str, float]:
+    """Median, interquartile range and minimum of the round medians (ms)."""
+    ms = ms[np.isfinite(ms)]
+    if ms.size == 0:
+        return {"latency_ms": float("nan"), "latency_iqr_ms": float("nan"), "latency_min_ms": float("nan")}
+    q1, q3 = np.percentile(ms, [25, 75])
+    return {"latency_ms": float(np.median(ms)), "latency_iqr_ms": float(q3 - q1), "latency_min_ms": float(ms.min())}
+
+
+def peak_memory(module: Any, x: Any, opts: MeasureOptions, acts_per_sample: int) -> tuple[int, str]:
+    """(bytes, how): measured with max_memory_allocated on CUDA; estimated on CPU.
+
+    The CPU estimate is parameters + input + every conv output of the batch, in the dtype's
+    bytes: an upper bound on what inference holds when no buffer is freed early.
+    """
+    import torch
+
+    if opts.device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        with torch.inference_mode():
+            module(x)
+        torch.cuda.synchronize()
+        return int(
+            torch.cuda.max_memory_allocated() - base + _param_bytes(module) + x.numel() * x.element_size()
+        ), "measured"
+    size = x.element_size()
+    return int(_param_bytes(module) + x.numel() * size + acts_per_sample * opts.batch * size), "estimated"
+
+
+def _param_bytes(module: Any) -> int:
+    return sum(p.numel() * p.element_size() for p in module.parameters())
