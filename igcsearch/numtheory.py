@@ -49,3 +49,27 @@ def expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     index = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
     within = np.arange(index.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
     return index, within
+
+
+@lru_cache(maxsize=4)
+def _ordered_factorisations(limit: int) -> np.ndarray:
+    """H[n]: ordered factorisations of n into factors >= 2 (H[1] = 1), for n <= limit."""
+    offsets, table = _table(limit)
+    H = np.zeros(limit + 1, dtype=np.float64)
+    H[1] = 1.0
+    for n in range(2, limit + 1):
+        H[n] = H[table[offsets[n] : offsets[n + 1] - 1]].sum()
+    return H
+
+
+def ordered_factorisations(values: np.ndarray) -> np.ndarray:
+    """Number of ordered factorisations of each value (float: it grows fast)."""
+    values = np.asarray(values, dtype=np.int64)
+    return _ordered_factorisations(_limit_for(int(values.max(initial=1))))[values]
+
+
+def divisor_counts(values: np.ndarray) -> np.ndarray:
+    """d(n) for each value."""
+    values = np.asarray(values, dtype=np.int64)
+    offsets, _ = _table(_limit_for(int(values.max(initial=1))))
+    return offsets[values + 1] - offsets[values]

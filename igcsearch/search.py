@@ -70,7 +70,7 @@ def default_out(spec: Spec) -> Path:
 
 def candidates(spec: Spec) -> tuple[Chunk, int]:
     """The rows to measure: the whole space, or the top N by an analytic sort key."""
-    analytic = spec.sort in SORT_ROW_FIELDS
+    analytic = spec.sort is not None and spec.sort.lstrip("-") in SORT_ROW_FIELDS
     top = spec.top if analytic else None
     kept, total = select(chunks(spec), spec.sort if analytic else None, top)
     if not kept:
@@ -96,7 +96,7 @@ def run_search(
     from .counting import count
 
     check_device(opts)
-    if spec.sort is not None and spec.sort not in SEARCH_SORT_FIELDS:
+    if spec.sort is not None and spec.sort.lstrip("-") not in SEARCH_SORT_FIELDS:
         raise SpecError(f"unknown sort key {spec.sort!r}; choose from: {', '.join(SEARCH_SORT_FIELDS)}")
     progress = progress or _Quiet()
     rows, total = candidates(spec)
@@ -135,7 +135,7 @@ def run_search(
         result.interrupted = True
     rows = {**rows, **cols, **{k: np.full(n, v, dtype=object) for k, v in _env_cols(env).items()}}
     result.rows = rank(rows, spec.sort or ("latency_ms" if opts.latency else "params"), opts.latency)
-    if spec.top is not None and spec.sort not in SORT_ROW_FIELDS:
+    if spec.top is not None and not (spec.sort and spec.sort.lstrip("-") in SORT_ROW_FIELDS):
         result.rows = take(result.rows, np.arange(min(spec.top, n)))
     if out is not None:
         result.files = write_results(result, spec, opts, out)

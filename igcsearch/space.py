@@ -26,7 +26,7 @@ ROW_FIELDS = (
 )  # fmt: skip
 FILTERS = ("complementary", "divisible", "acceleration", "compression")
 CHUNK_ROWS = 400_000  # rows per chunk (estimate): bounds memory on huge spaces
-MAX_ROWS = 500_000_000  # a spec estimated above this would not finish
+MAX_ROWS = 200_000_000  # a spec estimated above this would not finish in minutes
 
 
 @dataclass(frozen=True)
@@ -140,25 +140,27 @@ def take(rows: Chunk, index: np.ndarray) -> Chunk:
 
 
 def sort_rows(rows: Chunk, by: str | None) -> Chunk:
-    """Stable sort of a wide chunk on ``by``, ties broken by key, NaN last; None keeps order."""
+    """Stable sort of a wide chunk on ``by`` (``-by`` descending), ties by key, nulls last."""
     if by is None or rows["key"].size == 0:
         return rows
+    descending = by.startswith("-")
+    by = by.lstrip("-")
     keys = rows["key"].astype(str)
-    if by == "key":
-        return take(rows, np.argsort(keys, kind="stable"))
     values = rows[by]
     if values.dtype == object:
-        values = values.astype(str)
-    elif values.dtype.kind == "f":
-        values = np.where(np.isnan(values), np.inf, values)
+        order = np.argsort(keys, kind="stable") if by == "key" else np.lexsort((keys, values.astype(str)))
+        return take(rows, order[::-1] if descending else order)
+    values = values.astype(np.float64)
+    null = np.isnan(values) | ((values == 0) if by in KNOB_FIELDS else False)  # absent knobs are 0
+    values = np.where(null, np.inf, -values if descending else values)
     return take(rows, np.lexsort((keys, values)))
 
 
-def blocks(family: Family, geo: dict[str, np.ndarray]) -> Iterator[np.ndarray]:
+def blocks(family: Family, geo: dict[str, np.ndarray], opts: Options) -> Iterator[np.ndarray]:
     """Index blocks of geometries whose estimated row count stays near CHUNK_ROWS."""
     n = geo["in_channels"].size
     est_fn = family.extra.get("estimate")
-    est = est_fn(geo) if est_fn else np.full(n, 64, dtype=np.int64)
+    est = est_fn(geo, opts) if est_fn else np.full(n, 64, dtype=np.int64)
     cum = np.cumsum(np.maximum(est, 1))
     start = 0
     while start < n:
@@ -175,25 +177,25 @@ def chunks(spec: Spec) -> Iterator[Chunk]:
         yield from widest_chunks(spec, opts)
         return
     geo = geometry(spec.pairs(), spec)
-    check_size(spec, geo)
+    check_size(spec, geo, opts)
     for name in spec.families:
         family = get_family(name)
-        for block in blocks(family, geo):
+        for block in blocks(family, geo, opts):
             rows = family_rows(family, _take(geo, block), opts)
             if rows["params"].size:
                 yield finish(rows)
 
 
-def check_size(spec: Spec, geo: dict[str, np.ndarray]) -> None:
+def check_size(spec: Spec, geo: dict[str, np.ndarray], opts: Options) -> None:
     """Refuse a spec whose estimated row count would not finish."""
-    total = 0
+    total = 0.0
     for name in spec.families:
         est = get_family(name).extra.get("estimate")
         if est is not None:
-            total += int(est(geo).sum())
+            total += float(est(geo, opts).astype(np.float64).sum())
     if total > MAX_ROWS:
         raise SpecError(
-            f"this spec would enumerate about {total:,} rows (limit {MAX_ROWS:,}); narrow the channels, families or budget"
+            f"this spec would enumerate about {total:,.0f} rows (limit {MAX_ROWS:,}); narrow the channels, families or budget"
         )
 
 
@@ -238,7 +240,7 @@ def widest_chunks(spec: Spec, opts: Options) -> Iterator[Chunk]:
                 continue
             sub = Spec(**{**spec.__dict__, "params_max": pmax, "macs_max": mmax, "budget": None, "widest": False})
             geo = geometry([(c, c) for c in range(1, cmax + 1)], sub, (kernel,))
-            parts = [family_rows(family, _take(geo, b), opts) for b in blocks(family, geo)]
+            parts = [family_rows(family, _take(geo, b), opts) for b in blocks(family, geo, opts)]
             rows = concat([p for p in parts if p["params"].size])
             if rows is None:
                 continue

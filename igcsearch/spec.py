@@ -16,6 +16,7 @@ from .units import parse_int_list, parse_si
 SORT_ROW_FIELDS = (
     "key", "family", "in_channels", "out_channels", "kernel", "stride", "input_size",
     "params", "macs", "acts", "params_ratio", "macs_ratio", "balance",
+    "g", "r", "L", "M", "t", "G1", "G2", "o", "m",
 )  # fmt: skip
 MAX_CHANNELS = 1 << 16  # widths above this are refused: the spec would not finish
 MAX_WIDTHS = 1 << 16
@@ -151,7 +152,7 @@ def make_spec(options: dict[str, Any], *, extra_keys: tuple[str, ...] = ()) -> S
     if "impl" in extra and extra["impl"] not in ("auto", "fused", "naive"):
         raise SpecError(f"--impl must be auto, fused or naive, got {extra['impl']!r}")
     spec = Spec(**kw, extra=extra)
-    _check_consistency(spec)
+    _check_consistency(spec, sort_fields=SORT_ROW_FIELDS if not extra_keys else None)
     return spec
 
 
@@ -196,15 +197,15 @@ def _families(value: Any) -> list[str]:
     return out
 
 
-def _check_consistency(spec: Spec) -> None:
+def _check_consistency(spec: Spec, sort_fields: tuple[str, ...] | None) -> None:
     if spec.channels and (spec.in_channels or spec.out_channels):
         raise SpecError("give either -c/--channels or --in-channels with --out-channels, not both")
     if bool(spec.in_channels) != bool(spec.out_channels):
         raise SpecError("--in-channels and --out-channels go together (or use -c for square blocks)")
     if not spec.channels and not spec.in_channels and not (spec.widest and (spec.params_max or spec.macs_max)):
         raise SpecError("no channels given: use -c/--channels N (or --in-channels with --out-channels)")
-    if spec.sort is not None and spec.sort not in SORT_ROW_FIELDS:
-        raise SpecError(f"unknown sort key {spec.sort!r}; choose from: {', '.join(SORT_ROW_FIELDS)}")
+    if spec.sort is not None and sort_fields is not None and spec.sort.lstrip("-") not in sort_fields:
+        raise SpecError(f"unknown sort key {spec.sort!r}; choose from: {', '.join(sort_fields)} (prefix - for descending)")
     if spec.widest:
         if spec.budget is None and spec.params_max is None and spec.macs_max is None:
             raise SpecError("--widest needs a budget: --budget conv, --params-max or --macs-max")

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..config import BlockConfig
 from ..cost import LayerCost, bn, conv
-from ..numtheory import divisors_of
+from ..numtheory import divisor_counts, divisors_of, ordered_factorisations
 from ..registry import Family, register
 
 
@@ -125,6 +125,15 @@ def enumerate_(geo: dict[str, np.ndarray], opts: Any) -> dict[str, np.ndarray]:
     return {"geo": g[order], "K": Kall[:, :used]}
 
 
+def estimate(geo: dict[str, np.ndarray], opts: Any) -> np.ndarray:
+    """Rows per geometry: <= 2·H(C) ordered factorisations with no balance cut; few with one."""
+    C = geo["out_channels"]
+    square = geo["in_channels"] == C
+    if np.isfinite(opts.balance_tol):
+        return np.where(square, divisor_counts(C) ** 2, 0)
+    return np.where(square, np.minimum(2 * ordered_factorisations(C), 2**62), 0).astype(np.int64)
+
+
 def tail_structure(c: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """--widest holds the tail (K_2, …, K_n) fixed and lets K_1 (hence C) grow."""
     return c["K"][:, 1:], np.ones(c["K"].shape[0], dtype=bool)
@@ -162,5 +171,6 @@ FAMILY = register(
         square_only=True,
         build=build,
         order=4,
+        extra={"estimate": estimate},
     )
 )

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..config import BlockConfig
 from ..cost import LayerCost, bn, conv
-from ..numtheory import divisors_of
+from ..numtheory import divisor_counts, divisors_of
 from ..registry import Family, knob_structure, register
 
 
@@ -82,6 +82,11 @@ def enumerate_(geo: dict[str, np.ndarray], opts: Any) -> dict[str, np.ndarray]:
     return {"geo": base[rows][keep], "t": t[rows][keep], "G1": G1[keep], "G2": g2[keep]}
 
 
+def estimate(geo: dict[str, np.ndarray], opts: Any) -> np.ndarray:
+    """Rows per geometry before the G1·G2 | E filter: |t| · d(C_in) · d(C_out)."""
+    return len(opts.expansion) * divisor_counts(geo["in_channels"]) * divisor_counts(geo["out_channels"])
+
+
 def min_weights(width: np.ndarray, area: int) -> np.ndarray:
     """t = 1, G1 = G2 = C: C + S·C + C weights (BN excluded)."""
     return (area + 2) * width
@@ -115,5 +120,6 @@ FAMILY = register(
         structure=knob_structure("t", "G1", "G2"),
         build=build,
         order=5,
+        extra={"estimate": estimate},
     )
 )

@@ -83,7 +83,7 @@ def enumerate_(geo: dict[str, np.ndarray], opts: Any) -> dict[str, np.ndarray]:
     return {"geo": i[j], "o": o[j], "m": within + 1}
 
 
-def estimate(geo: dict[str, np.ndarray]) -> np.ndarray:
+def estimate(geo: dict[str, np.ndarray], opts: Any) -> np.ndarray:
     """Upper bound on rows per geometry (for chunking): C_out per divisor of C_in."""
     i, _ = divisors_of(geo["in_channels"])
     return np.bincount(i, minlength=geo["in_channels"].size) * geo["out_channels"]
