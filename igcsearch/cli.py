@@ -270,3 +270,7 @@ def show(
     from .output import emit_show
 
     emit_show(key, int(input_size or 32), impl)
+
+
+# Commands defined in their own modules register themselves on `app` when imported.
+from . import cli_networks, cli_runs, cli_training  # noqa: E402, F401

@@ -107,12 +107,13 @@ def print_table(
     shown = rows["key"].size
     table = Table(title=f"{title}\n[dim]{spec_line}[/dim]", caption_justify="left")
     table.add_column("#", justify="right", style="dim")
+    cells = {name: [fn(rows[name][i]) for i in range(shown)] for name, _, fn in columns if name in rows}
+    cells = {name: values for name, values in cells.items() if any(values)}  # drop all-empty columns
     for name, label, _ in columns:
-        if name in rows:
+        if name in cells:
             table.add_column(label, justify="left" if name == "key" else "right", no_wrap=name == "key")
-    present = [(n, f) for n, _, f in columns if n in rows]
     for i in range(shown):
-        table.add_row(str(i + 1), *[fn(rows[n][i]) for n, fn in present])
+        table.add_row(str(i + 1), *[values[i] for values in cells.values()])
     more = f"showing {shown} of {total} rows" + (
         "; use --top N, --format csv|md|json or --out for all" if shown < total else ""
     )

@@ -205,7 +205,9 @@ def _check_consistency(spec: Spec, sort_fields: tuple[str, ...] | None) -> None:
     if not spec.channels and not spec.in_channels and not (spec.widest and (spec.params_max or spec.macs_max)):
         raise SpecError("no channels given: use -c/--channels N (or --in-channels with --out-channels)")
     if spec.sort is not None and sort_fields is not None and spec.sort.lstrip("-") not in sort_fields:
-        raise SpecError(f"unknown sort key {spec.sort!r}; choose from: {', '.join(sort_fields)} (prefix - for descending)")
+        raise SpecError(
+            f"unknown sort key {spec.sort!r}; choose from: {', '.join(sort_fields)} (prefix - for descending)"
+        )
     if spec.widest:
         if spec.budget is None and spec.params_max is None and spec.macs_max is None:
             raise SpecError("--widest needs a budget: --budget conv, --params-max or --macs-max")

@@ -89,10 +89,13 @@ def estimate(geo: dict[str, np.ndarray], opts: Any) -> np.ndarray:
     return np.bincount(i, minlength=geo["in_channels"].size) * geo["out_channels"]
 
 
+WIDEST_RATIOS = 64  # --widest lists n/m = 2 .. 64 (LegoNet uses m = n/2, n/4, …)
+
+
 def ratio_structure(c: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """--widest holds (o, n/m) fixed, for integer n/m (m | n), and lets the width grow."""
+    """--widest holds (o, n/m) fixed, for integer n/m <= WIDEST_RATIOS, and lets the width grow."""
     n, m = c["out_channels"], c["m"]
-    return np.stack([c["o"], n // m], axis=1), n % m == 0
+    return np.stack([c["o"], n // m], axis=1), (n % m == 0) & (n // m <= WIDEST_RATIOS)
 
 
 def min_weights(width: np.ndarray, area: int) -> np.ndarray:

@@ -1,0 +1,5 @@
+"""`igcsearch` commands for training (registered on the shared typer app by importing this module)."""
+
+from __future__ import annotations
+
+from .cli import app  # noqa: F401
