@@ -193,7 +193,7 @@ def space(
     emit_space(_spec(preset, options), fmt, out)
 
 
-MEASURE_KEYS = ("device", "threads", "batch", "rounds", "min_time", "warmup", "channels_last", "latency", "impl")
+MEASURE_KEYS = ("device", "threads", "batch", "rounds", "min_time", "warmup", "channels_last", "latency", "impl", "store", "fresh")
 
 
 @app.command()

@@ -99,35 +99,47 @@ def prepare(module: Any, in_channels: int, input_size: int, opts: MeasureOptions
 
 
 def latency(
-    prepared: Sequence[tuple[Any, Any]],
+    prepared: Sequence[tuple[Any, Any] | None],
     opts: MeasureOptions,
     progress: Callable[[int], None] | None = None,
-) -> list[dict[str, float]]:
-    """Interleaved-round latency of each (module, input); ms statistics per candidate."""
+    samples: np.ndarray | None = None,
+    on_sample: Callable[[int, int, float], None] | None = None,
+) -> np.ndarray:
+    """Interleaved-round latency samples (ms), shape (candidates, rounds).
+
+    ``samples`` holds rounds already measured (NaN where missing, e.g. from a resumed run);
+    only the missing ones are taken, each reported to ``on_sample(i, round, ms)`` at once.
+    Entries of ``prepared`` that are None (failed candidates) are skipped.
+    """
     import torch
     from torch.utils.benchmark import Timer
 
     n = len(prepared)
-    samples = np.full((n, opts.rounds), np.nan)
+    samples = np.full((n, opts.rounds), np.nan) if samples is None else samples.copy()
+    todo = [i for i in range(n) if prepared[i] is not None and np.isnan(samples[i]).any()]
     previous = torch.get_num_threads()
     torch.set_num_threads(opts.threads)
     try:
         with torch.inference_mode():
-            for module, x in prepared:
+            for i in todo:
+                module, x = prepared[i]  # type: ignore[misc]
                 for _ in range(opts.warmup):
                     module(x)
             for r in range(opts.rounds):
-                shift = (r * n) // opts.rounds  # rotate the order from round to round
-                for j in range(n):
-                    i = (j + shift) % n
-                    module, x = prepared[i]
+                need = [i for i in todo if np.isnan(samples[i, r])]
+                shift = (r * len(need)) // opts.rounds  # rotate the order from round to round
+                for j in range(len(need)):
+                    i = need[(j + shift) % len(need)]
+                    module, x = prepared[i]  # type: ignore[misc]
                     timer = Timer(stmt="module(x)", globals={"module": module, "x": x}, num_threads=opts.threads)
                     samples[i, r] = timer.blocked_autorange(min_run_time=opts.min_time).median * 1e3
+                    if on_sample:
+                        on_sample(i, r, float(samples[i, r]))
                     if progress:
                         progress(1)
     finally:
         torch.set_num_threads(previous)
-    return [latency_stats(samples[i]) for i in range(n)]
+    return samples
 
 
 def latency_stats(ms: np.ndarray) -> dict[str, float]:

@@ -131,7 +131,7 @@ def measure_options(spec: Spec) -> Any:
     """MeasureOptions from the spec's measurement keys (CLI or preset)."""
     from .measure import MeasureOptions
 
-    e = {k: v for k, v in spec.extra.items() if k != "impl"}
+    e = {k: v for k, v in spec.extra.items() if k not in ("impl", "store", "fresh")}
     try:
         opts = MeasureOptions(**e)
         for name in ("threads", "batch", "rounds", "warmup"):
@@ -165,7 +165,8 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
     out = out or default_out(spec)
     build_opts = {"impl": spec.extra["impl"]} if spec.extra.get("impl") else {}
     with _progress() as progress:
-        result = run_search(spec, opts, out, progress, build_opts)
+        store = spec.extra.get("store")
+        result = run_search(spec, opts, out, progress, build_opts, Path(store) if store else None, bool(spec.extra.get("fresh")))
     if not result.rows:
         report_empty(spec)
         return

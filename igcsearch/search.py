@@ -17,7 +17,7 @@ import numpy as np
 from . import __version__
 from .config import parse_key
 from .errors import SpecError
-from .measure import MeasureOptions, check_device, environment, latency, peak_memory, prepare
+from .measure import MeasureOptions, check_device, environment, latency, latency_stats, peak_memory, prepare
 from .report import atomic_open, md_header, select, to_frame, write
 from .space import ROW_FIELDS, Chunk, chunks, sort_rows, take
 from .spec import SORT_ROW_FIELDS, Spec
@@ -57,6 +57,7 @@ class SearchResult:
     files: list[Path] = field(default_factory=list)
     interrupted: bool = False
     total_space: int = 0
+    measured: int = 0  # candidates built and counted in this call (not taken from the store)
 
     def frame(self) -> Any:
         """The rows as a pandas DataFrame (RESULT_FIELDS columns)."""
@@ -90,10 +91,16 @@ def run_search(
     out: Path | None = None,
     progress: Progress | None = None,
     build_opts: dict[str, Any] | None = None,
+    store_path: Path | None = None,
+    fresh: bool = False,
 ) -> SearchResult:
-    """Measure every candidate of the spec and rank them; write the results directory."""
-    from .build import build
-    from .counting import count
+    """Measure every candidate of the spec and rank them; write the results directory.
+
+    Measurements go to the SQLite store (``store_path``, default ``out/results.sqlite``) as
+    they are taken; a rerun of the same spec reuses every stored measurement with the same
+    settings and environment (unless ``fresh``) and measures only what is missing.
+    """
+    from .store import Store, digest
 
     check_device(opts)
     if spec.sort is not None and spec.sort.lstrip("-") not in SEARCH_SORT_FIELDS:
@@ -104,42 +111,117 @@ def run_search(
     result = SearchResult(rows={}, env=env, total_space=total)
     if not rows:
         return result
-    n = rows["key"].size
-    cols = _empty_measurements(n)
-    modules: list[Any] = [None] * n
+    settings = {**dataclasses.asdict(opts), "impl": (build_opts or {}).get("impl", "auto")}
+    settings.pop("rounds")  # more rounds later extend the same measurement
+    sh, eh = digest(settings), digest(env)
+    store_path = store_path or (out / "results.sqlite" if out is not None else None)
+    store = Store(store_path) if store_path is not None else None
     try:
-        progress.stage("build + count (fvcore)", n)
-        for i, key in enumerate(rows["key"].tolist()):
-            try:
-                cfg = parse_key(key)
-                module = build(cfg, **(build_opts or {}))
-                params, macs = count(module, cfg.in_channels, int(rows["input_size"][i]))
-                cols["params_measured"][i], cols["macs_measured"][i] = params, macs
-                cols["count_ok"][i] = int(params == rows["params"][i] and macs == rows["macs"][i])
-                modules[i] = module
-            except Exception as exc:  # a candidate that fails is reported, the search goes on
-                cols["error"][i] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            progress.advance()
-        ok = [i for i in range(n) if modules[i] is not None]
-        prepared = []
-        for i in ok:
-            prepared.append(prepare(modules[i], int(rows["in_channels"][i]), int(rows["input_size"][i]), opts))
-            mem, _ = peak_memory(*prepared[-1], opts, int(rows["acts"][i]))
-            cols["peak_mem_bytes"][i] = mem
-        if opts.latency and prepared:
-            progress.stage(f"latency ({opts.rounds} interleaved rounds)", opts.rounds * len(prepared))
-            for i, stats in zip(ok, latency(prepared, opts, progress.advance), strict=True):
-                for name, value in stats.items():
-                    cols[name][i] = value
-    except KeyboardInterrupt:
-        result.interrupted = True
-    rows = {**rows, **cols, **{k: np.full(n, v, dtype=object) for k, v in _env_cols(env).items()}}
-    result.rows = rank(rows, spec.sort or ("latency_ms" if opts.latency else "params"), opts.latency)
+        result.rows = _measure(
+            spec, opts, rows, env, settings, sh, eh, store, fresh, progress, build_opts or {}, result
+        )
+    finally:
+        if store is not None:
+            store.close()
     if spec.top is not None and not (spec.sort and spec.sort.lstrip("-") in SORT_ROW_FIELDS):
-        result.rows = take(result.rows, np.arange(min(spec.top, n)))
+        result.rows = take(result.rows, np.arange(min(spec.top, result.rows["key"].size)))
     if out is not None:
         result.files = write_results(result, spec, opts, out)
     return result
+
+
+def _measure(
+    spec: Spec, opts: MeasureOptions, rows: Chunk, env: dict, settings: dict, sh: str, eh: str,
+    store: Any, fresh: bool, progress: Progress, build_opts: dict, result: SearchResult,
+) -> Chunk:  # fmt: skip
+    """Counts, memory and latency for every row, reusing and committing to the store."""
+    from .build import build
+    from .counting import count
+
+    n = rows["key"].size
+    keys = rows["key"].tolist()
+    sizes = rows["input_size"].astype(int).tolist()
+    cols = _empty_measurements(n)
+    run_id = None
+    cached: dict = {}
+    stored: dict = {}
+    if store is not None:
+        spec_dict = {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(spec).items() if k != "extra"
+        }
+        run_id = store.begin_run(spec.name, spec_dict, settings, env)
+        store.add_candidates(run_id, [
+            (k, s, str(f), json.dumps(parse_key(k).to_dict()), int(p), int(m), int(a))
+            for k, s, f, p, m, a in zip(keys, sizes, rows["family"], rows["params"], rows["macs"], rows["acts"], strict=True)
+        ])  # fmt: skip
+        if not fresh:
+            cached, stored = store.counts(sh, eh), store.samples(sh, eh)
+    samples = np.full((n, opts.rounds), np.nan)
+    for i, key in enumerate(keys):
+        for rnd, ms in stored.get((key, sizes[i]), {}).items():
+            if rnd < opts.rounds:
+                samples[i, rnd] = ms
+    prepared: list[Any] = [None] * n
+    status = "done"
+    try:
+        progress.stage("build + count (fvcore)", n)
+        for i, key in enumerate(keys):
+            hit = cached.get((key, sizes[i]))
+            needs_latency = opts.latency and np.isnan(samples[i]).any()
+            if hit is not None and (hit["error"] or not needs_latency):
+                for name in ("params_measured", "macs_measured", "count_ok", "peak_mem_bytes", "error"):
+                    cols[name][i] = hit[name] if hit[name] is not None else cols[name][i]
+                progress.advance()
+                continue
+            try:
+                cfg = parse_key(key)
+                module = build(cfg, **build_opts)
+                if hit is None:
+                    params, macs = count(module, cfg.in_channels, sizes[i])
+                    cols["params_measured"][i], cols["macs_measured"][i] = params, macs
+                    cols["count_ok"][i] = int(params == rows["params"][i] and macs == rows["macs"][i])
+                else:
+                    for name in ("params_measured", "macs_measured", "count_ok"):
+                        cols[name][i] = hit[name]
+                prepared[i] = prepare(module, cfg.in_channels, sizes[i], opts)
+                cols["peak_mem_bytes"][i] = peak_memory(*prepared[i], opts, int(rows["acts"][i]))[0]
+            except Exception as exc:  # a candidate that fails is reported; the search goes on
+                cols["error"][i] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            if store is not None and hit is None:
+                store.put_counts(key, sizes[i], sh, eh, settings, env, {k: _py(cols[k][i]) for k in _COUNT_FIELDS})
+                result.measured += 1
+            progress.advance()
+        if opts.latency:
+            missing = int(sum(np.isnan(samples[i]).sum() for i in range(n) if prepared[i] is not None))
+            progress.stage(f"latency ({opts.rounds} interleaved rounds)", missing)
+
+            def commit(i: int, rnd: int, ms: float) -> None:
+                if store is not None:
+                    store.put_sample(keys[i], sizes[i], sh, eh, rnd, ms)
+
+            samples = latency(prepared, opts, progress.advance, samples, commit)
+    except KeyboardInterrupt:
+        result.interrupted = True
+        status = "interrupted"
+    if opts.latency:
+        for i in range(n):
+            if not cols["error"][i]:
+                stats = latency_stats(samples[i])
+                for name, value in stats.items():
+                    cols[name][i] = value
+                if store is not None and not np.isnan(samples[i]).any():
+                    store.put_latency(keys[i], sizes[i], sh, eh, stats)
+    if store is not None and run_id is not None:
+        store.end_run(run_id, status)
+    rows = {**rows, **cols, **{k: np.full(n, v, dtype=object) for k, v in _env_cols(env).items()}}
+    return rank(rows, spec.sort or ("latency_ms" if opts.latency else "params"), opts.latency)
+
+
+_COUNT_FIELDS = ("params_measured", "macs_measured", "count_ok", "peak_mem_bytes", "error")
+
+
+def _py(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _empty_measurements(n: int) -> dict[str, np.ndarray]:
