@@ -19,6 +19,8 @@ _API = {
     "from_dict": ("igcsearch.config", "from_dict"),
     "get_family": ("igcsearch.registry", "get_family"),
     "make_spec": ("igcsearch.spec", "make_spec"),
+    "search": ("igcsearch.api", "search"),
+    "load_results": ("igcsearch.search", "load_results"),
 }
 
 

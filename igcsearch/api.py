@@ -32,3 +32,25 @@ def enumerate_space(spec: Spec | None = None, preset: str | None = None, **optio
     if spec.sort is None and spec.top is None:
         return to_frame(widen(c) for c in chunks(spec))
     return to_frame(select(chunks(spec), spec.sort, spec.top)[0])
+
+
+def search(
+    spec: Spec | None = None,
+    preset: str | None = None,
+    out: str | None = None,
+    measure: dict[str, Any] | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """Build, count (fvcore), time and rank every candidate; the DataFrame of `igcsearch search`.
+
+    ``measure`` takes the measurement options (device, threads, batch, rounds, min_time,
+    warmup, channels_last, latency); ``out`` a results directory to write (none by default).
+    """
+    from pathlib import Path
+
+    from .measure import MeasureOptions
+    from .search import run_search
+
+    spec = spec_from(spec, preset, **options)
+    result = run_search(spec, MeasureOptions(**(measure or {})), Path(out) if out else None)
+    return result.frame() if result.rows else to_frame([])

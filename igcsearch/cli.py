@@ -193,7 +193,20 @@ def space(
     emit_space(_spec(preset, options), fmt, out)
 
 
-MEASURE_KEYS = ("device", "threads", "batch", "rounds", "min_time", "warmup", "channels_last", "latency", "impl", "store", "fresh")
+MEASURE_KEYS = (
+    "device",
+    "threads",
+    "batch",
+    "rounds",
+    "min_time",
+    "warmup",
+    "channels_last",
+    "latency",
+    "impl",
+    "store",
+    "fresh",
+    "plot",
+)
 
 
 @app.command()

@@ -1,5 +1,95 @@
-"""`igcsearch` commands for runs (registered on the shared typer app by importing this module)."""
+"""`igcsearch runs list|show|report|merge`: the SQLite results store from the command line."""
 
 from __future__ import annotations
 
-from .cli import app  # noqa: F401
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .cli import app, handles_errors
+
+runs_app = typer.Typer(help="Runs in a results store: list, show, rebuild reports, merge stores.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+StorePath = Annotated[
+    Path, typer.Option("--store", help="The SQLite store. [default: ./igcsearch-results/default/results.sqlite]")
+]
+DEFAULT_STORE = Path("igcsearch-results/default/results.sqlite")
+
+
+def _open(path: Path):
+    from .errors import IgcSearchError
+    from .store import Store
+
+    if not path.exists():
+        raise IgcSearchError(f"no results store at {str(path)!r}; run `igcsearch search` first or pass --store")
+    return Store(path)
+
+
+@runs_app.command("list")
+@handles_errors
+def runs_list(store: StorePath = DEFAULT_STORE) -> None:
+    """Every run: id, name, status, start, candidates, environment."""
+    from rich.console import Console
+    from rich.table import Table
+
+    with _open(store) as db:
+        runs = db.runs()
+    table = Table(title=f"runs in {store}")
+    for col in ("id", "name", "status", "started", "candidates", "device", "threads", "batch", "format"):
+        table.add_column(col)
+    for r in runs:
+        env = r["env"]
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))
+        table.add_row(str(r["id"]), r["name"], r["status"], started, str(r["candidates"]), str(env.get("device", "")),
+                      str(env.get("threads", "")), str(env.get("batch", "")), str(env.get("memory_format", "")))  # fmt: skip
+    Console().print(table)
+
+
+@runs_app.command("show")
+@handles_errors
+def runs_show(
+    run: Annotated[int, typer.Argument(help="Run id (see `runs list`).")], store: StorePath = DEFAULT_STORE
+) -> None:
+    """One run's spec, measurement settings and environment, as JSON."""
+    with _open(store) as db:
+        typer.echo(json.dumps(db.run(run), indent=2, sort_keys=True))
+
+
+@runs_app.command("report")
+@handles_errors
+def runs_report(
+    run: Annotated[int, typer.Argument(help="Run id (see `runs list`).")],
+    store: StorePath = DEFAULT_STORE,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory for the rebuilt files. [default: the store's directory]")
+    ] = None,
+    plot: Annotated[bool, typer.Option("--plot", help="Also draw tradeoff.png/svg (needs matplotlib).")] = False,
+) -> None:
+    """Rebuild a run's results.csv/md/json (and plots) from the store, measuring nothing."""
+    from .search import report_run
+
+    with _open(store):
+        pass
+    result = report_run(store, run, out or store.parent, plot)
+    typer.echo(f"rebuilt {len(result.rows.get('key', []))} rows: " + ", ".join(str(p) for p in result.files), err=True)
+
+
+@runs_app.command("merge")
+@handles_errors
+def runs_merge(
+    sources: Annotated[list[Path], typer.Argument(help="Stores to merge into --store.")],
+    store: StorePath = DEFAULT_STORE,
+) -> None:
+    """Merge stores from other machines into one; rows keep their environment."""
+    from .store import Store
+
+    with Store(store) as db:
+        for src in sources:
+            with _open(src):
+                pass
+            added = db.merge_from(src)
+            typer.echo(f"{src}: " + ", ".join(f"{v} {k}" for k, v in added.items()), err=True)

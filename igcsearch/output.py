@@ -131,7 +131,7 @@ def measure_options(spec: Spec) -> Any:
     """MeasureOptions from the spec's measurement keys (CLI or preset)."""
     from .measure import MeasureOptions
 
-    e = {k: v for k, v in spec.extra.items() if k not in ("impl", "store", "fresh")}
+    e = {k: v for k, v in spec.extra.items() if k not in ("impl", "store", "fresh", "plot")}
     try:
         opts = MeasureOptions(**e)
         for name in ("threads", "batch", "rounds", "warmup"):
@@ -166,7 +166,16 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
     build_opts = {"impl": spec.extra["impl"]} if spec.extra.get("impl") else {}
     with _progress() as progress:
         store = spec.extra.get("store")
-        result = run_search(spec, opts, out, progress, build_opts, Path(store) if store else None, bool(spec.extra.get("fresh")))
+        result = run_search(
+            spec,
+            opts,
+            out,
+            progress,
+            build_opts,
+            Path(store) if store else None,
+            bool(spec.extra.get("fresh")),
+            bool(spec.extra.get("plot")),
+        )
     if not result.rows:
         report_empty(spec)
         return

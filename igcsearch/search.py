@@ -93,6 +93,7 @@ def run_search(
     build_opts: dict[str, Any] | None = None,
     store_path: Path | None = None,
     fresh: bool = False,
+    plot: bool = False,
 ) -> SearchResult:
     """Measure every candidate of the spec and rank them; write the results directory.
 
@@ -126,15 +127,18 @@ def run_search(
     if spec.top is not None and not (spec.sort and spec.sort.lstrip("-") in SORT_ROW_FIELDS):
         result.rows = take(result.rows, np.arange(min(spec.top, result.rows["key"].size)))
     if out is not None:
-        result.files = write_results(result, spec, opts, out)
+        result.files = write_results(result, spec, opts, out, plot)
     return result
 
 
 def _measure(
     spec: Spec, opts: MeasureOptions, rows: Chunk, env: dict, settings: dict, sh: str, eh: str,
-    store: Any, fresh: bool, progress: Progress, build_opts: dict, result: SearchResult,
+    store: Any, fresh: bool, progress: Progress, build_opts: dict, result: SearchResult, offline: bool = False,
 ) -> Chunk:  # fmt: skip
-    """Counts, memory and latency for every row, reusing and committing to the store."""
+    """Counts, memory and latency for every row, reusing and committing to the store.
+
+    ``offline``: take only what the store has (rebuilding a report); measure nothing.
+    """
     from .build import build
     from .counting import count
 
@@ -149,11 +153,13 @@ def _measure(
         spec_dict = {
             k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(spec).items() if k != "extra"
         }
-        run_id = store.begin_run(spec.name, spec_dict, settings, env)
-        store.add_candidates(run_id, [
-            (k, s, str(f), json.dumps(parse_key(k).to_dict()), int(p), int(m), int(a))
-            for k, s, f, p, m, a in zip(keys, sizes, rows["family"], rows["params"], rows["macs"], rows["acts"], strict=True)
-        ])  # fmt: skip
+        run_id = store.begin_run(spec.name, spec_dict, settings, env) if not offline else None
+        if run_id is not None:
+            fams, counts = rows["family"], zip(rows["params"], rows["macs"], rows["acts"], strict=True)
+            store.add_candidates(run_id, [
+                (k, s, str(f), json.dumps(parse_key(k).to_dict()), int(p), int(m), int(a))
+                for k, s, f, (p, m, a) in zip(keys, sizes, fams, counts, strict=True)
+            ])  # fmt: skip
         if not fresh:
             cached, stored = store.counts(sh, eh), store.samples(sh, eh)
     samples = np.full((n, opts.rounds), np.nan)
@@ -168,9 +174,13 @@ def _measure(
         for i, key in enumerate(keys):
             hit = cached.get((key, sizes[i]))
             needs_latency = opts.latency and np.isnan(samples[i]).any()
-            if hit is not None and (hit["error"] or not needs_latency):
+            if hit is not None and (hit["error"] or not needs_latency or offline):
                 for name in ("params_measured", "macs_measured", "count_ok", "peak_mem_bytes", "error"):
                     cols[name][i] = hit[name] if hit[name] is not None else cols[name][i]
+                progress.advance()
+                continue
+            if offline:
+                cols["error"][i] = "not measured"
                 progress.advance()
                 continue
             try:
@@ -191,7 +201,7 @@ def _measure(
                 store.put_counts(key, sizes[i], sh, eh, settings, env, {k: _py(cols[k][i]) for k in _COUNT_FIELDS})
                 result.measured += 1
             progress.advance()
-        if opts.latency:
+        if opts.latency and not offline:
             missing = int(sum(np.isnan(samples[i]).sum() for i in range(n) if prepared[i] is not None))
             progress.stage(f"latency ({opts.rounds} interleaved rounds)", missing)
 
@@ -209,9 +219,9 @@ def _measure(
                 stats = latency_stats(samples[i])
                 for name, value in stats.items():
                     cols[name][i] = value
-                if store is not None and not np.isnan(samples[i]).any():
+                if store is not None and not offline and not np.isnan(samples[i]).any():
                     store.put_latency(keys[i], sizes[i], sh, eh, stats)
-    if store is not None and run_id is not None:
+    if store is not None and run_id is not None and not offline:
         store.end_run(run_id, status)
     rows = {**rows, **cols, **{k: np.full(n, v, dtype=object) for k, v in _env_cols(env).items()}}
     return rank(rows, spec.sort or ("latency_ms" if opts.latency else "params"), opts.latency)
@@ -270,11 +280,16 @@ def pareto(rows: Chunk, objectives: tuple[str, ...]) -> np.ndarray:
 # ---------------------------------------------------------------- files
 
 
-def write_results(result: SearchResult, spec: Spec, opts: MeasureOptions, out: Path) -> list[Path]:
-    """results.csv, results.md, results.json and configs/<key>.json, each written atomically."""
+def write_results(result: SearchResult, spec: Spec, opts: MeasureOptions, out: Path, plot: bool = False) -> list[Path]:
+    """results.csv, results.md, results.json, configs/<key>.json (and plots), written atomically."""
     files = []
     env_line = ", ".join(f"{k}={v}" for k, v in result.env.items())
     notes = [f"Environment: {env_line}.", f"Measurement: {describe(opts)}."]
+    if plot:
+        from .plots import plot_results
+
+        files += plot_results(result.rows, out, f"igcsearch search: {spec.name} — {spec.describe()}")
+        notes.append("![MACs vs latency and params vs MACs, Pareto front in red](tradeoff.png)")
     if result.interrupted:
         notes.append("**Interrupted**: rows without latency were not measured.")
     header = md_header(f"igcsearch search: {spec.name}", spec.describe(), notes)
@@ -322,3 +337,56 @@ def describe(opts: MeasureOptions) -> str:
         f"{opts.warmup} warm-up calls, {opts.rounds} interleaved rounds of blocked_autorange "
         f"(min {opts.min_time * 1e3:g} ms each); latency = median of round medians, IQR and min of them"
     )
+
+
+# ---------------------------------------------------------------- rebuilding from the store
+
+
+def spec_from_dict(data: dict[str, Any]) -> Spec:
+    """The Spec stored with a run."""
+    fields = {f.name for f in dataclasses.fields(Spec)}
+    return Spec(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in fields})
+
+
+def report_run(store_path: Path, run_id: int, out: Path | None, plot: bool = False) -> SearchResult:
+    """Rebuild a run's ranked rows (and files under ``out``) from the store, measuring nothing."""
+    from .store import Store, digest
+
+    with Store(store_path) as store:
+        run = store.run(run_id)
+        spec = spec_from_dict(run["spec"])
+        settings, env = run["settings"], run["env"]
+        known = {f.name for f in dataclasses.fields(MeasureOptions)}
+        stored_rounds = max((len(v) for v in store.samples(digest(settings), digest(env)).values()), default=1)
+        opts = MeasureOptions(**{k: v for k, v in settings.items() if k in known}, rounds=max(stored_rounds, 1))
+        rows, total = candidates(spec)
+        result = SearchResult(rows={}, env=env, total_space=total)
+        if rows:
+            result.rows = _measure(spec, opts, rows, env, settings, digest(settings), digest(env), store, False,
+                                   _Quiet(), {}, result, offline=True)  # fmt: skip
+    if out is not None and result.rows:
+        result.files = write_results(result, spec, opts, out, plot)
+    return result
+
+
+def load_results(path: Path | str) -> Any:
+    """DataFrame of a run: a results directory (its results.json) or a store file (every run's rows)."""
+    import pandas as pd
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    if not path.exists():
+        raise SpecError(f"no results at {str(path)!r}")
+    if path.suffix == ".json":
+        return pd.read_json(path, orient="records", dtype=False)
+    from .store import Store
+
+    with Store(path) as store:
+        run_ids = [r["id"] for r in store.runs()]
+    frames = []
+    for run_id in run_ids:
+        df = report_run(path, run_id, None).frame()
+        df.insert(0, "run", run_id)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
