@@ -94,6 +94,8 @@ def run_search(
     store_path: Path | None = None,
     fresh: bool = False,
     plot: bool = False,
+    backend: str = "local",
+    address: str | None = None,
 ) -> SearchResult:
     """Measure every candidate of the spec and rank them; write the results directory.
 
@@ -104,6 +106,8 @@ def run_search(
     from .store import Store, digest
 
     check_device(opts)
+    if backend not in ("local", "ray"):
+        raise SpecError(f"--backend must be local or ray, got {backend!r}")
     if spec.sort is not None and spec.sort.lstrip("-") not in SEARCH_SORT_FIELDS:
         raise SpecError(f"unknown sort key {spec.sort!r}; choose from: {', '.join(SEARCH_SORT_FIELDS)}")
     progress = progress or _Quiet()
@@ -134,6 +138,7 @@ def run_search(
 def _measure(
     spec: Spec, opts: MeasureOptions, rows: Chunk, env: dict, settings: dict, sh: str, eh: str,
     store: Any, fresh: bool, progress: Progress, build_opts: dict, result: SearchResult, offline: bool = False,
+    backend: str = "local", address: str | None = None,
 ) -> Chunk:  # fmt: skip
     """Counts, memory and latency for every row, reusing and committing to the store.
 
@@ -169,47 +174,76 @@ def _measure(
                 samples[i, rnd] = ms
     prepared: list[Any] = [None] * n
     status = "done"
+
+    def commit_counts(i: int) -> None:
+        if store is not None:
+            store.put_counts(keys[i], sizes[i], sh, eh, settings, env, {k: _py(cols[k][i]) for k in _COUNT_FIELDS})
+        result.measured += 1
+
+    def commit_sample(i: int, rnd: int, ms: float) -> None:
+        samples[i, rnd] = ms
+        if store is not None:
+            store.put_sample(keys[i], sizes[i], sh, eh, rnd, ms)
+
+    todo = []  # candidates to build: not in the store, or missing latency rounds
+    for i, key in enumerate(keys):
+        hit = cached.get((key, sizes[i]))
+        if hit is not None:
+            for name in _COUNT_FIELDS:
+                cols[name][i] = hit[name] if hit[name] is not None else cols[name][i]
+            if hit["error"] or not (opts.latency and np.isnan(samples[i]).any()):
+                continue
+        if offline:
+            cols["error"][i] = cols["error"][i] or ("not measured" if hit is None else "")
+            continue
+        todo.append(i)
     try:
-        progress.stage("build + count (fvcore)", n)
-        for i, key in enumerate(keys):
-            hit = cached.get((key, sizes[i]))
-            needs_latency = opts.latency and np.isnan(samples[i]).any()
-            if hit is not None and (hit["error"] or not needs_latency or offline):
-                for name in ("params_measured", "macs_measured", "count_ok", "peak_mem_bytes", "error"):
-                    cols[name][i] = hit[name] if hit[name] is not None else cols[name][i]
+        if backend == "ray":
+            from . import ray_backend
+
+            where = {(keys[i], sizes[i]): i for i in todo}
+            progress.stage("measure on Ray", len(todo))
+
+            def on_result(res: dict[str, Any]) -> None:
+                i = where[(res["key"], res["input_size"])]
+                fresh_counts = cached.get((keys[i], sizes[i])) is None
+                cols["error"][i] = res["error"]
+                if "params_measured" in res:
+                    cols["params_measured"][i], cols["macs_measured"][i] = res["params_measured"], res["macs_measured"]
+                    cols["count_ok"][i] = int(
+                        res["params_measured"] == rows["params"][i] and res["macs_measured"] == rows["macs"][i]
+                    )
+                cols["peak_mem_bytes"][i] = res.get("peak_mem_bytes", -1)
+                if fresh_counts:
+                    commit_counts(i)
+                for rnd, ms in enumerate(res["samples"]):
+                    commit_sample(i, rnd, ms)
                 progress.advance()
-                continue
-            if offline:
-                cols["error"][i] = "not measured"
-                progress.advance()
-                continue
-            try:
-                cfg = parse_key(key)
-                module = build(cfg, **build_opts)
+
+            jobs = [(keys[i], sizes[i], cached.get((keys[i], sizes[i])) is None) for i in todo]
+            ray_backend.run(jobs, opts, build_opts, address, on_result)
+        else:
+            progress.stage("build + count (fvcore)", len(todo))
+            for i in todo:
+                hit = cached.get((keys[i], sizes[i]))
+                try:
+                    cfg = parse_key(keys[i])
+                    module = build(cfg, **build_opts)
+                    if hit is None:
+                        params, macs = count(module, cfg.in_channels, sizes[i])
+                        cols["params_measured"][i], cols["macs_measured"][i] = params, macs
+                        cols["count_ok"][i] = int(params == rows["params"][i] and macs == rows["macs"][i])
+                    prepared[i] = prepare(module, cfg.in_channels, sizes[i], opts)
+                    cols["peak_mem_bytes"][i] = peak_memory(*prepared[i], opts, int(rows["acts"][i]))[0]
+                except Exception as exc:  # a candidate that fails is reported; the search goes on
+                    cols["error"][i] = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 if hit is None:
-                    params, macs = count(module, cfg.in_channels, sizes[i])
-                    cols["params_measured"][i], cols["macs_measured"][i] = params, macs
-                    cols["count_ok"][i] = int(params == rows["params"][i] and macs == rows["macs"][i])
-                else:
-                    for name in ("params_measured", "macs_measured", "count_ok"):
-                        cols[name][i] = hit[name]
-                prepared[i] = prepare(module, cfg.in_channels, sizes[i], opts)
-                cols["peak_mem_bytes"][i] = peak_memory(*prepared[i], opts, int(rows["acts"][i]))[0]
-            except Exception as exc:  # a candidate that fails is reported; the search goes on
-                cols["error"][i] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            if store is not None and hit is None:
-                store.put_counts(key, sizes[i], sh, eh, settings, env, {k: _py(cols[k][i]) for k in _COUNT_FIELDS})
-                result.measured += 1
-            progress.advance()
-        if opts.latency and not offline:
-            missing = int(sum(np.isnan(samples[i]).sum() for i in range(n) if prepared[i] is not None))
-            progress.stage(f"latency ({opts.rounds} interleaved rounds)", missing)
-
-            def commit(i: int, rnd: int, ms: float) -> None:
-                if store is not None:
-                    store.put_sample(keys[i], sizes[i], sh, eh, rnd, ms)
-
-            samples = latency(prepared, opts, progress.advance, samples, commit)
+                    commit_counts(i)
+                progress.advance()
+            if opts.latency:
+                missing = int(sum(np.isnan(samples[i]).sum() for i in todo if prepared[i] is not None))
+                progress.stage(f"latency ({opts.rounds} interleaved rounds)", missing)
+                samples = latency(prepared, opts, progress.advance, samples, commit_sample)
     except KeyboardInterrupt:
         result.interrupted = True
         status = "interrupted"
