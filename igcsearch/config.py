@@ -56,7 +56,8 @@ class BlockConfig:
 
     def knob_token(self) -> str:
         """The knob part of the key (empty for the regular conv)."""
-        return self.token.format(**self.knobs())
+        knobs = {k: "x".join(map(str, v)) if isinstance(v, tuple) else v for k, v in self.knobs().items()}
+        return self.token.format(**knobs)
 
     def knobs(self) -> dict[str, Any]:
         """The paper's knobs of this config, by name."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import SpecError
 from .report import CONVENTION, atomic_open, format_for, md_header, select, write
-from .space import ROW_FIELDS, Chunk, chunks, widen
+from .space import ROW_FIELDS, Chunk, chunks, validate, widen
 from .spec import Spec
 
 TERMINAL_ROWS = 30
@@ -34,6 +34,7 @@ def rows_for(spec: Spec, source: Callable[[], Iterable[Chunk]]) -> Iterator[Chun
 def emit_space(spec: Spec, fmt: str, out: Path | None) -> None:
     """`igcsearch space`: terminal table or stdout format, plus files under --out."""
     check_format(fmt)
+    validate(spec)
     source = lambda: chunks(spec)  # noqa: E731  (re-enumerated per output: deterministic)
     title = f"igcsearch space: {spec.name}"
     header = md_header(title, spec.describe())

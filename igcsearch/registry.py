@@ -70,7 +70,7 @@ def names() -> list[str]:
 def get_family(name: str) -> Family:
     """Look a family up by name; a miss lists the choices."""
     _load()
-    if name not in REGISTRY:
+    if not isinstance(name, str) or name not in REGISTRY:
         raise ConfigError(f"unknown block family {name!r}; choose from: {', '.join(sorted(REGISTRY))}")
     return REGISTRY[name]
 

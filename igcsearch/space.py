@@ -54,12 +54,30 @@ def geometry(pairs: list[tuple[int, int]], spec: Spec, kernels: tuple[int, ...] 
         "input_size": np.full(n, spec.input_size, dtype=np.int64),
     }
     geo["out_size"] = out_size(geo["input_size"], geo["kernel"], geo["stride"])
+    _check_int64(spec, rows)
     geo["params_max"] = np.full(n, np.inf if spec.params_max is None else spec.params_max)
     geo["macs_max"] = np.full(n, np.inf if spec.macs_max is None else spec.macs_max)
     if spec.budget == "conv" and not spec.widest:
         base = baseline_cost(geo)[0]
         geo["params_max"] = np.minimum(geo["params_max"], base)
     return geo
+
+
+INT64_SAFE = 2**62
+
+
+def _check_int64(spec: Spec, rows: list[tuple[int, int, int]]) -> None:
+    """Counts are exact int64: refuse geometries whose counts could overflow."""
+    if not rows:
+        return
+    cin, cout = max(r[0] for r in rows), max(r[1] for r in rows)
+    k = max(r[2] for r in rows)
+    worst = k * k * cin * cout * spec.input_size**2 * 4 * max(spec.expansion)
+    if worst >= INT64_SAFE:
+        raise SpecError(
+            f"counts for C_in={cin}, C_out={cout}, k={k} at {spec.input_size}x{spec.input_size} exceed exact 64-bit integers; "
+            "use fewer channels, a smaller kernel or input size"
+        )
 
 
 def baseline_cost(cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -184,6 +202,12 @@ def chunks(spec: Spec) -> Iterator[Chunk]:
             rows = family_rows(family, _take(geo, block), opts)
             if rows["params"].size:
                 yield finish(rows)
+
+
+def validate(spec: Spec) -> None:
+    """Raise the spec's errors (size, overflow) before any output is written."""
+    if not spec.widest:
+        check_size(spec, geometry(spec.pairs(), spec), Options(spec.balance_tol, spec.expansion))
 
 
 def check_size(spec: Spec, geo: dict[str, np.ndarray], opts: Options) -> None:

@@ -62,6 +62,8 @@ class Spec:
         """One line for report headers."""
         if self.channels:
             ch = _span(self.channels, "C")
+        elif not self.in_channels:
+            ch = "C free (widest within the budget)"
         else:
             ch = f"{_span(self.in_channels, 'C_in')}, {_span(self.out_channels, 'C_out')}"
         parts = [
