@@ -265,7 +265,7 @@ def search(
     options = {k: v for k, v in locals().items() if k not in ("preset", "fmt", "out")}
     from .output import emit_search
 
-    space_given = any(options.get(k) is not None for k in ("channels", "in_channels", "out_channels"))
+    space_given = any(options.get(k) is not None for k in ("channels", "in_channels", "out_channels", "network"))
     spec = _spec(preset or (None if space_given else "default"), options, extra_keys=MEASURE_KEYS)
     emit_search(spec, fmt, out)
 

@@ -132,7 +132,11 @@ def measure_options(spec: Spec) -> Any:
     """MeasureOptions from the spec's measurement keys (CLI or preset)."""
     from .measure import MeasureOptions
 
-    e = {k: v for k, v in spec.extra.items() if k not in ("impl", "store", "fresh", "plot", "backend", "address")}
+    e = {
+        k: v
+        for k, v in spec.extra.items()
+        if k not in ("impl", "store", "fresh", "plot", "backend", "address", "network")
+    }
     try:
         opts = MeasureOptions(**e)
         for name in ("threads", "batch", "rounds", "warmup"):

@@ -24,19 +24,17 @@ def measure_one(
     key: str, input_size: int, opts: dict[str, Any], build_opts: dict[str, Any], with_counts: bool
 ) -> dict[str, Any]:
     """Build, count and time one candidate (runs inside a Ray task, or locally)."""
-    from .build import build
-    from .config import parse_key
     from .counting import count
+    from .search import build_key
     from .measure import MeasureOptions, latency, peak_memory, prepare
 
     mo = MeasureOptions(**opts)
     out: dict[str, Any] = {"key": key, "input_size": input_size, "error": "", "samples": []}
     try:
-        cfg = parse_key(key)
-        module = build(cfg, **build_opts)
+        module, in_channels = build_key(key, build_opts)
         if with_counts:
-            out["params_measured"], out["macs_measured"] = count(module, cfg.in_channels, input_size)
-        prepared = prepare(module, cfg.in_channels, input_size, mo)
+            out["params_measured"], out["macs_measured"] = count(module, in_channels, input_size)
+        prepared = prepare(module, in_channels, input_size, mo)
         out["peak_mem_bytes"] = peak_memory(*prepared, mo, 0)[0]
         if mo.latency:
             out["samples"] = latency([prepared], mo)[0].tolist()

@@ -70,10 +70,20 @@ def default_out(spec: Spec) -> Path:
 
 
 def candidates(spec: Spec) -> tuple[Chunk, int]:
-    """The rows to measure: the whole space, or the top N by an analytic sort key."""
+    """The rows to measure: the whole space, or the top N by an analytic sort key.
+
+    With ``network`` in the spec's options the rows are whole networks
+    (``igcsearch.networks.network_rows(spec)``: one-family chunks with precomputed keys).
+    """
     analytic = spec.sort is not None and spec.sort.lstrip("-") in SORT_ROW_FIELDS
     top = spec.top if analytic else None
-    kept, total = select(chunks(spec), spec.sort if analytic else None, top)
+    if spec.extra.get("network"):
+        from .networks import network_rows
+
+        source = network_rows(spec)
+    else:
+        source = chunks(spec)
+    kept, total = select(source, spec.sort if analytic else None, top)
     if not kept:
         return {}, total
     rows = kept[0]
@@ -144,7 +154,6 @@ def _measure(
 
     ``offline``: take only what the store has (rebuilding a report); measure nothing.
     """
-    from .build import build
     from .counting import count
 
     n = rows["key"].size
@@ -162,7 +171,7 @@ def _measure(
         if run_id is not None:
             fams, counts = rows["family"], zip(rows["params"], rows["macs"], rows["acts"], strict=True)
             store.add_candidates(run_id, [
-                (k, s, str(f), json.dumps(parse_key(k).to_dict()), int(p), int(m), int(a))
+                (k, s, str(f), json.dumps(_config_of(k)), int(p), int(m), int(a))
                 for k, s, f, (p, m, a) in zip(keys, sizes, fams, counts, strict=True)
             ])  # fmt: skip
         if not fresh:
@@ -227,13 +236,12 @@ def _measure(
             for i in todo:
                 hit = cached.get((keys[i], sizes[i]))
                 try:
-                    cfg = parse_key(keys[i])
-                    module = build(cfg, **build_opts)
+                    module, in_channels = build_key(keys[i], build_opts)
                     if hit is None:
-                        params, macs = count(module, cfg.in_channels, sizes[i])
+                        params, macs = count(module, in_channels, sizes[i])
                         cols["params_measured"][i], cols["macs_measured"][i] = params, macs
                         cols["count_ok"][i] = int(params == rows["params"][i] and macs == rows["macs"][i])
-                    prepared[i] = prepare(module, cfg.in_channels, sizes[i], opts)
+                    prepared[i] = prepare(module, in_channels, sizes[i], opts)
                     cols["peak_mem_bytes"][i] = peak_memory(*prepared[i], opts, int(rows["acts"][i]))[0]
                 except Exception as exc:  # a candidate that fails is reported; the search goes on
                     cols["error"][i] = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -266,6 +274,27 @@ _COUNT_FIELDS = ("params_measured", "macs_measured", "count_ok", "peak_mem_bytes
 
 def _py(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
+
+
+NETWORK_PREFIX = "net-"
+
+
+def _config_of(key: str) -> dict[str, Any]:
+    if key.startswith(NETWORK_PREFIX):
+        return {"network_key": key}
+    return parse_key(key).to_dict()
+
+
+def build_key(key: str, build_opts: dict[str, Any]) -> tuple[Any, int]:
+    """(module, input channels) for a row key: a block config key or a network key (``net-…``)."""
+    if key.startswith(NETWORK_PREFIX):
+        from .networks import build_network_key
+
+        return build_network_key(key, **build_opts), 3
+    from .build import build
+
+    cfg = parse_key(key)
+    return build(cfg, **build_opts), cfg.in_channels
 
 
 def _empty_measurements(n: int) -> dict[str, np.ndarray]:
@@ -347,13 +376,12 @@ def write_results(result: SearchResult, spec: Spec, opts: MeasureOptions, out: P
 def export_record(key: str, rows: Chunk, spec: Spec) -> dict[str, Any]:
     """The JSON config a training script loads with ``igcsearch.build(path)``."""
     i = int(np.flatnonzero(rows["key"] == key)[0])
-    cfg = parse_key(key)
     return {
         "schema_version": SCHEMA_VERSION,
         "igcsearch_version": __version__,
         "key": key,
-        "family": cfg.family,
-        "config": cfg.to_dict(),
+        "family": str(rows["family"][i]),
+        "config": _config_of(key),
         "input_size": int(rows["input_size"][i]),
         "counts": {name: int(rows[name][i]) for name in ("params", "macs", "acts")},
         "spec": {

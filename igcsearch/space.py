@@ -132,7 +132,8 @@ def widen(rows: Chunk) -> Chunk:
     from .render import keys
 
     n = rows["params"].size
-    out: Chunk = {"key": keys(rows), "family": np.full(n, rows["family"], dtype=object)}
+    key = rows["key"] if "key" in rows else keys(rows)  # precomputed keys (network rows) are kept
+    out: Chunk = {"key": key, "family": np.full(n, rows["family"], dtype=object)}
     for name in GEO_FIELDS:
         out[name] = rows[name]
     for name in KNOB_FIELDS:

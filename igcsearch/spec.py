@@ -204,7 +204,12 @@ def _check_consistency(spec: Spec, sort_fields: tuple[str, ...] | None) -> None:
         raise SpecError("give either -c/--channels or --in-channels with --out-channels, not both")
     if bool(spec.in_channels) != bool(spec.out_channels):
         raise SpecError("--in-channels and --out-channels go together (or use -c for square blocks)")
-    if not spec.channels and not spec.in_channels and not (spec.widest and (spec.params_max or spec.macs_max)):
+    if (
+        not spec.channels
+        and not spec.in_channels
+        and not spec.extra.get("network")
+        and not (spec.widest and (spec.params_max or spec.macs_max))
+    ):
         raise SpecError("no channels given: use -c/--channels N (or --in-channels with --out-channels)")
     if spec.sort is not None and sort_fields is not None and spec.sort.lstrip("-") not in sort_fields:
         raise SpecError(
