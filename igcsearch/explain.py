@@ -30,7 +30,8 @@ def explain_empty(spec: Spec) -> list[str]:
         rows = family_rows(family, free, Options(math.inf, spec.expansion))
         n = rows["params"].size
         if n == 0:
-            out.append(f"no valid {name} setting exists for {where}")
+            knobs = "; ".join(f"{k}: {v}" for k, v in family.knobs.items())
+            out.append(f"no valid {name} setting exists for {where} ({knobs})")
             continue
         if "balance" in rows and not (rows["balance"] <= spec.balance_tol).any():
             best = int(np.argmin(rows["balance"]))

@@ -56,6 +56,8 @@ def emit_space(spec: Spec, fmt: str, out: Path | None) -> None:
 def write_files(spec: Spec, source: Callable[[], Iterable[Chunk]], out: Path, stem: str, header: str) -> list[Path]:
     """--out FILE.{csv,md,json} writes that file; --out DIR writes DIR/<stem>.{csv,md,json}."""
     fmt = format_for(out)
+    if not fmt and out.suffix and not out.is_dir():
+        raise SpecError(f"--out {str(out)!r}: give a .csv, .md or .json file, or a directory")
     targets = [(out, fmt)] if fmt else [(out / f"{stem}.{f}", f) for f in ("csv", "md", "json")]
     if not fmt and out.exists() and not out.is_dir():
         raise SpecError(

@@ -72,7 +72,9 @@ def _check_int64(spec: Spec, rows: list[tuple[int, int, int]]) -> None:
         return
     cin, cout = max(r[0] for r in rows), max(r[1] for r in rows)
     k = max(r[2] for r in rows)
-    worst = k * k * cin * cout * spec.input_size**2 * 4 * max(spec.expansion)
+    # igc3's expansion runs at the input size on t·C_in channels; the others stay within 2x a conv
+    grow = 4 * max(spec.expansion) if "igc3" in spec.families else 2
+    worst = max(k * k, 1) * cin * cout * spec.input_size**2 * grow
     if worst >= INT64_SAFE:
         raise SpecError(
             f"counts for C_in={cin}, C_out={cout}, k={k} at {spec.input_size}x{spec.input_size} exceed exact 64-bit integers; "
@@ -209,6 +211,11 @@ def validate(spec: Spec) -> None:
     """Raise the spec's errors (size, overflow) before any output is written."""
     if not spec.widest:
         check_size(spec, geometry(spec.pairs(), spec), Options(spec.balance_tol, spec.expansion))
+        return
+    for name in spec.families:
+        for kernel in spec.kernel:
+            cmax = max_width(get_family(name), kernel, spec, *budget_of(spec, kernel))
+            _check_int64(spec, [(cmax, cmax, kernel)])
 
 
 def check_size(spec: Spec, geo: dict[str, np.ndarray], opts: Options) -> None:

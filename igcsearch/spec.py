@@ -220,6 +220,10 @@ def _check_consistency(spec: Spec, sort_fields: tuple[str, ...] | None) -> None:
             raise SpecError("--widest needs a budget: --budget conv, --params-max or --macs-max")
         if spec.in_channels:
             raise SpecError("--widest searches square widths: use -c for the conv whose budget to match")
+        if spec.channels and spec.budget != "conv":
+            raise SpecError(
+                "--widest: the width is free, so -c is only used with --budget conv (the conv whose params to match); drop -c or add --budget conv"
+            )
         if spec.budget == "conv" and len(spec.channels) != 1:
             raise SpecError("--widest with --budget conv needs exactly one -c value (the conv being replaced)")
     elif spec.budget == "conv" and not spec.pairs():

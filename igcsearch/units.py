@@ -24,6 +24,8 @@ def parse_si(text: str | float | int, what: str) -> float:
         value = float(m.group(1)) * _SI[m.group(2)]
     if math.isnan(value) or value < 0:
         raise SpecError(f"{what} must be >= 0, got {text!r}")
+    if math.isinf(value):
+        raise SpecError(f"{what} must be finite (leave it out for no limit), got {text!r}")
     return value
 
 
