@@ -208,7 +208,7 @@ def _check_consistency(spec: Spec, sort_fields: tuple[str, ...] | None) -> None:
         not spec.channels
         and not spec.in_channels
         and not spec.extra.get("network")
-        and not (spec.widest and (spec.params_max or spec.macs_max))
+        and not (spec.widest and (spec.params_max is not None or spec.macs_max is not None))
     ):
         raise SpecError("no channels given: use -c/--channels N (or --in-channels with --out-channels)")
     if spec.sort is not None and sort_fields is not None and spec.sort.lstrip("-") not in sort_fields:
