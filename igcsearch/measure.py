@@ -2,17 +2,19 @@
 
 Latency protocol (DESIGN.md): every module in eval() under ``torch.inference_mode``, an
 explicit thread count, warm-up calls, then ``rounds`` interleaved rounds — in each round
-every candidate is timed once with ``torch.utils.benchmark.Timer.blocked_autorange`` (which
-synchronises CUDA), in an order rotated from round to round so that slow phases of a noisy
-machine spread over all candidates. A candidate's latency is the median of its round
-medians, with the IQR and the minimum of those medians. Never two candidates at once.
+every candidate is timed once with ``torch.utils.benchmark.Timer.timeit(number)`` (which
+synchronises CUDA), ``number`` calibrated once per candidate after warm-up so that one
+measurement lasts about ``min_time``; the order rotates from round to round so that slow
+phases of a noisy machine spread over all candidates. A candidate's latency is the median of
+its round means, with the IQR and the minimum of them. Never two candidates at once.
 """
 
 from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,9 +29,9 @@ class MeasureOptions:
 
     device: str = "cpu"  # cpu | cuda
     threads: int = 1  # torch intra-op threads while timing
-    batch: int = 8
+    batch: int = 1  # single-sample inference latency: the default question (633 blocks) in < 2 min
     rounds: int = 5  # interleaved rounds (>= 1); the median of round medians is reported
-    min_time: float = 0.01  # seconds of calls per candidate per round (blocked_autorange)
+    min_time: float = 0.01  # seconds of calls per candidate per round (number calibrated once)
     warmup: int = 2  # calls per candidate before timing
     channels_last: bool = False
     latency: bool = True  # False: counts only
@@ -117,29 +119,40 @@ def latency(
     n = len(prepared)
     samples = np.full((n, opts.rounds), np.nan) if samples is None else samples.copy()
     todo = [i for i in range(n) if prepared[i] is not None and np.isnan(samples[i]).any()]
-    previous = torch.get_num_threads()
-    torch.set_num_threads(opts.threads)
-    try:
-        with torch.inference_mode():
-            for i in todo:
+    number = {}
+    with threads(opts.threads), torch.inference_mode():
+        for i in todo:  # warm up, then size each measurement to about min_time (calibrated once)
+            module, x = prepared[i]  # type: ignore[misc]
+            for _ in range(opts.warmup):
+                module(x)
+            once = Timer(stmt="module(x)", globals={"module": module, "x": x}, num_threads=opts.threads).timeit(1).mean
+            number[i] = max(1, int(opts.min_time / max(once, 1e-7)))
+        for r in range(opts.rounds):
+            need = [i for i in todo if np.isnan(samples[i, r])]
+            shift = (r * len(need)) // opts.rounds  # rotate the order from round to round
+            for j in range(len(need)):
+                i = need[(j + shift) % len(need)]
                 module, x = prepared[i]  # type: ignore[misc]
-                for _ in range(opts.warmup):
-                    module(x)
-            for r in range(opts.rounds):
-                need = [i for i in todo if np.isnan(samples[i, r])]
-                shift = (r * len(need)) // opts.rounds  # rotate the order from round to round
-                for j in range(len(need)):
-                    i = need[(j + shift) % len(need)]
-                    module, x = prepared[i]  # type: ignore[misc]
-                    timer = Timer(stmt="module(x)", globals={"module": module, "x": x}, num_threads=opts.threads)
-                    samples[i, r] = timer.blocked_autorange(min_run_time=opts.min_time).median * 1e3
-                    if on_sample:
-                        on_sample(i, r, float(samples[i, r]))
-                    if progress:
-                        progress(1)
+                timer = Timer(stmt="module(x)", globals={"module": module, "x": x}, num_threads=opts.threads)
+                samples[i, r] = timer.timeit(number[i]).mean * 1e3
+                if on_sample:
+                    on_sample(i, r, float(samples[i, r]))
+                if progress:
+                    progress(1)
+    return samples
+
+
+@contextmanager
+def threads(n: int) -> Iterator[None]:
+    """Run with exactly ``n`` torch intra-op threads (restored after)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
     finally:
         torch.set_num_threads(previous)
-    return samples
 
 
 def latency_stats(ms: np.ndarray) -> dict[str, float]:
