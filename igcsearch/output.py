@@ -182,6 +182,8 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
             Path(store) if store else None,
             bool(spec.extra.get("fresh")),
             bool(spec.extra.get("plot")),
+            spec.extra.get("backend") or "local",
+            spec.extra.get("address"),
         )
     if not result.rows:
         report_empty(spec)
@@ -200,6 +202,8 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
         print_table(shown, n, f"igcsearch search: {spec.name}", spec.describe(), cols, notes)
     else:
         write([result.rows], sys.stdout, fmt, fields=RESULT_FIELDS)
+    n = result.rows["key"].size
+    print(f"measured {result.measured} candidates, {n - result.measured} taken from the store {store or out / 'results.sqlite'}", file=sys.stderr)
     print(f"wrote {out}/results.csv, results.md, results.json and configs/", file=sys.stderr)
     if result.interrupted:
         print("interrupted: the files hold what finished", file=sys.stderr)

@@ -1,0 +1,182 @@
+"""`igcsearch search` end to end on tiny specs: files, fields, counts, ranking, bad options."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import igcsearch
+from igcsearch.cli import app
+from igcsearch.search import MEASURED_FIELDS, RESULT_FIELDS
+from igcsearch.space import ROW_FIELDS
+
+FAST = ["--rounds", "2", "--min-time", "0.001", "--warmup", "1"]
+
+
+def run(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
+    out = tmp_path_factory.mktemp("search")
+    result = run("search", "-c", "16", "--family", "conv,igc1,igc2,dwsep,lego", "--params-max", "1.5K", *FAST, "--out", str(out))
+    return result, out
+
+
+def test_search_writes_every_file(results: tuple[Any, Path]) -> None:
+    result, out = results
+    assert result.exit_code == 0, result.output
+    for name in ("results.csv", "results.md", "results.json", "results.sqlite"):
+        assert (out / name).is_file()
+    assert not list(out.glob(".*.tmp"))
+    rows = json.loads((out / "results.json").read_text())
+    configs = sorted(p.stem for p in (out / "configs").glob("*.json"))
+    assert configs == sorted(r["key"] for r in rows)
+
+
+def test_json_rows_have_every_field_and_exact_counts(results: tuple[Any, Path]) -> None:
+    _, out = results
+    rows = json.loads((out / "results.json").read_text())
+    expected = igcsearch.enumerate(channels=16, family="conv,igc1,igc2,dwsep,lego", params_max="1.5K")
+    assert sorted(r["key"] for r in rows) == sorted(expected["key"])
+    for row in rows:
+        assert list(row) == list(RESULT_FIELDS)
+        assert row["count_ok"] is True
+        assert row["params_measured"] == row["params"] <= 1500
+        assert row["macs_measured"] == row["macs"]
+        assert row["error"] == ""
+        for name in ("latency_ms", "latency_iqr_ms", "latency_min_ms"):
+            assert math.isfinite(row[name]) and row[name] >= 0
+        assert 0 < row["latency_min_ms"] <= row["latency_ms"]
+        assert row["peak_mem_bytes"] > 0
+        assert row["threads"] == "1" and row["batch"] == "1" and row["memory_format"] == "nchw"
+
+
+def test_ranking_is_by_latency_with_a_pareto_front(results: tuple[Any, Path]) -> None:
+    _, out = results
+    rows = json.loads((out / "results.json").read_text())
+    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+    latency = [r["latency_ms"] for r in rows]
+    assert latency == sorted(latency)
+    front = [r for r in rows if r["pareto"]]
+    assert rows[0]["pareto"] is True  # the fastest row is never dominated on latency
+    for a in front:  # no front row is dominated by any row
+        for b in rows:
+            dominated = all(b[k] <= a[k] for k in ("params", "macs", "latency_ms")) and any(
+                b[k] < a[k] for k in ("params", "macs", "latency_ms")
+            )
+            assert not dominated
+
+
+def test_exported_configs_build_the_row(results: tuple[Any, Path]) -> None:
+    _, out = results
+    from igcsearch.counting import count
+
+    for path in sorted((out / "configs").glob("*.json"))[:6]:
+        record = json.loads(path.read_text())
+        module = igcsearch.build(path)
+        params, macs = count(module, record["config"]["in_channels"], record["input_size"])
+        assert (params, macs) == (record["counts"]["params"], record["counts"]["macs"])
+
+
+def test_markdown_header_states_spec_convention_environment(results: tuple[Any, Path]) -> None:
+    _, out = results
+    text = (out / "results.md").read_text()
+    assert "Spec: C=16" in text and "Convention: params = weights + BN" in text
+    assert "Environment: device=cpu" in text and "torch_version=" in text
+
+
+def test_terminal_table_and_stdout_formats(tmp_path: Path) -> None:
+    result = run("search", "-c", "8", "--family", "conv,igc1", "--balance-tol", "inf", *FAST, "--out", str(tmp_path / "a"))
+    assert result.exit_code == 0, result.output
+    assert "counts verified against fvcore: 4 of 4 exact" in result.output
+    assert "conv-c8k3" in result.output
+    result = run("search", "-c", "8", "--family", "conv,igc1", "--balance-tol", "inf", *FAST, "--format", "json",
+                 "--out", str(tmp_path / "b"))  # fmt: skip
+    rows = json.loads(result.stdout)
+    assert {r["key"] for r in rows} == {"conv-c8k3", "igc1-L2M4-c8k3", "igc1-L4M2-c8k3", "igc1-L8M1-c8k3"}
+    assert set(MEASURED_FIELDS) <= set(rows[0]) and set(ROW_FIELDS) <= set(rows[0])
+
+
+def test_no_latency_counts_only(tmp_path: Path) -> None:
+    result = run("search", "-c", "8", "--family", "igc1", "--balance-tol", "inf", "--no-latency", "--format", "json",
+                 "--out", str(tmp_path))  # fmt: skip
+    rows = json.loads(result.stdout)
+    # ranked by params: L8M1 9*8*1 + 8*8 + 16 = 152; L4M2 9*8*2 + 8*4 + 16 = 192; L2M4 9*8*4 + 8*2 + 16 = 320
+    assert [r["key"] for r in rows] == ["igc1-L8M1-c8k3", "igc1-L4M2-c8k3", "igc1-L2M4-c8k3"]
+    assert [r["params"] for r in rows] == [9 * 8 * 1 + 8 * 8 + 16, 9 * 8 * 2 + 8 * 4 + 16, 9 * 8 * 4 + 8 * 2 + 16]
+    assert all(r["latency_ms"] is None and r["count_ok"] for r in rows)
+
+
+def test_analytic_sort_with_top_preselects(tmp_path: Path) -> None:
+    result = run("search", "-c", "32", "--family", "lego", "--sort", "params", "--top", "3", *FAST, "--format", "json",
+                 "--out", str(tmp_path))  # fmt: skip
+    rows = json.loads(result.stdout)
+    expected = igcsearch.enumerate(channels=32, family="lego", sort="params", top=3)
+    assert [r["key"] for r in rows] == list(expected["key"])
+
+
+def test_channels_last_and_fused_impl(tmp_path: Path) -> None:
+    result = run("search", "-c", "16", "--family", "igc1", "--channels-last", "--impl", "fused", *FAST, "--format", "json",
+                 "--out", str(tmp_path))  # fmt: skip
+    rows = json.loads(result.stdout)
+    assert rows and all(r["count_ok"] and r["memory_format"] == "channels_last" for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device", "tpu"], "--device must be cpu or cuda"),
+        (["--threads", "0"], "must be >= 1"),
+        (["--rounds", "0"], "must be >= 1"),
+        (["--batch", "0"], "must be >= 1"),
+        (["--min-time", "0"], "--min-time > 0"),
+        (["--impl", "turbo"], "--impl must be auto, fused or naive"),
+        (["--sort", "speed"], "unknown sort key 'speed'"),
+        (["--backend", "slurm"], "--backend must be local or ray"),
+    ],
+)
+def test_bad_measurement_options(tmp_path: Path, args: list[str], message: str) -> None:
+    result = run("search", "-c", "8", "--family", "conv", *args, "--out", str(tmp_path))
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cuda_unavailable_is_a_clear_error(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = run("search", "-c", "8", "--family", "conv", "--device", "cuda", "--out", str(tmp_path))
+    assert result.exit_code == 1
+    assert "no CUDA device" in result.output
+
+
+def test_python_api_search_returns_ranked_frame(tmp_path: Path) -> None:
+    from igcsearch.api import search
+
+    df = search(channels=8, family="conv,igc1", balance_tol="inf", measure={"rounds": 2, "min_time": 0.001})
+    assert list(df["rank"]) == [1, 2, 3, 4]
+    assert bool(df["count_ok"].all())
+    assert set(df["key"]) == {"conv-c8k3", "igc1-L2M4-c8k3", "igc1-L4M2-c8k3", "igc1-L8M1-c8k3"}
+
+
+def test_show_prints_breakdown_conditions_module() -> None:
+    result = run("show", "igc1-L32M2-c64k3")
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "1,152" in text  # primary: 9 * 64 * 2
+    assert "2,048" in text  # secondary: 64 * 32
+    assert "3,328" in text  # total with BN: 1152 + 2048 + 128
+    assert "36,992" in text  # the regular conv-BN-ReLU
+    assert "wider" in text and "balance" in text
+    assert "Conv2d(64, 64, kernel_size=(3, 3)" in text
+    bad = run("show", "igc1-L3M8-c64k3")
+    assert bad.exit_code == 1 and "L*M=24" in bad.output
