@@ -19,6 +19,18 @@ COLORS = {"conv": "black", "group": "tab:gray", "dwsep": "tab:brown", "igc1": "t
           "igc3": "tab:green", "lego": "tab:red"}  # fmt: skip
 
 
+def front_2d(x: np.ndarray, y: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Indices of the points no other point beats on both x and y (lower is better), by x."""
+    idx = np.flatnonzero(ok & np.isfinite(x) & np.isfinite(y))
+    idx = idx[np.lexsort((y[idx], x[idx]))]
+    front, best = [], np.inf
+    for i in idx:
+        if y[i] < best:
+            front.append(i)
+            best = y[i]
+    return np.asarray(front, dtype=np.int64)
+
+
 def plot_results(rows: dict[str, Any], out: Path, title: str, label_top: int = 5) -> list[Path]:
     """Write ``out/tradeoff.png`` and ``out/tradeoff.svg``; return their paths."""
     try:
@@ -44,10 +56,19 @@ def plot_results(rows: dict[str, Any], out: Path, title: str, label_top: int = 5
         for name in sorted(set(fam[ok])):
             sel = ok & (fam == name)
             ax.scatter(x[sel], y[sel], s=14, alpha=0.7, color=COLORS.get(name), label=name)
-        front = np.flatnonzero(ok & pareto & np.isfinite(x) & np.isfinite(y))
-        front = front[np.argsort(x[front], kind="stable")]
+        front = front_2d(x, y, ok)
         if front.size:
-            ax.plot(x[front], y[front], "-", color="crimson", lw=1.2, label="Pareto front")
+            ax.step(
+                x[front],
+                y[front],
+                where="post",
+                color="crimson",
+                lw=1.2,
+                label=f"Pareto front ({xl} vs {yl.split(' ')[0]})",
+            )
+        ring = np.flatnonzero(ok & pareto)
+        ax.scatter(x[ring], y[ring], s=70, facecolors="none", edgecolors="crimson", lw=1.0,
+                   label="Pareto front over params, MACs, latency")  # fmt: skip
         for i in np.flatnonzero(ok)[:label_top]:
             if np.isfinite(x[i]) and np.isfinite(y[i]):
                 ax.annotate(str(rows["key"][i]), (x[i], y[i]), fontsize=7, xytext=(4, 4), textcoords="offset points")
@@ -56,7 +77,8 @@ def plot_results(rows: dict[str, Any], out: Path, title: str, label_top: int = 5
         ax.set_xlabel(xl)
         ax.set_ylabel(yl)
         ax.grid(True, which="both", alpha=0.25)
-    axes[0].legend(fontsize=8, loc="best")
+    for ax in axes:
+        ax.legend(fontsize=7, loc="best")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     out.mkdir(parents=True, exist_ok=True)
