@@ -17,8 +17,12 @@ def spec_from(spec: Spec | None = None, preset: str | None = None, **options: An
         if preset or options:
             raise TypeError("give either spec= or preset=/options, not both")
         return spec
-    merged = load_preset(preset) if preset else {}
+    merged = load_preset(preset, extra_keys=("network",)) if preset else {}
     merged.update(options)
+    if merged.get("network"):  # network-level search (``network="cifar-plain-20"``)
+        from .networks import apply_network_defaults
+
+        return make_spec(apply_network_defaults(merged), extra_keys=("network",))
     return make_spec(merged)
 
 
@@ -29,9 +33,15 @@ def enumerate_space(spec: Spec | None = None, preset: str | None = None, **optio
     ``igcsearch space -c 64 --family igc1,igc2``; ``sort`` and ``top`` apply as on the CLI.
     """
     spec = spec_from(spec, preset, **options)
+    if spec.extra.get("network"):
+        from .networks import network_rows
+
+        source = lambda: network_rows(spec)  # noqa: E731
+    else:
+        source = lambda: chunks(spec)  # noqa: E731
     if spec.sort is None and spec.top is None:
-        return to_frame(widen(c) for c in chunks(spec))
-    return to_frame(select(chunks(spec), spec.sort, spec.top)[0])
+        return to_frame(widen(c) for c in source())
+    return to_frame(select(source(), spec.sort, spec.top)[0])
 
 
 def search(

@@ -19,8 +19,9 @@ IGC permutations cost 0 MACs but move every activation. ``Igc1Block``/``Igc2Bloc
   ``igcsearch::interleaved_mix``, so fvcore sees and counts it);
 - ``"matmul"``: the same as one batched matmul on the (L, M) view;
 - ``"einsum"``: the same as one ``torch.einsum`` (for comparison; never the fastest);
-- ``"fused"``: the faster fused variant by :func:`auto_variant`'s rule, never naive;
-- ``"auto"`` (default): :func:`auto_variant`, naive where that measured faster.
+- ``"auto"`` (default) and ``"fused"``: per stage, the fastest variant by the measured rule
+  of :func:`auto_variant` (bcast for small L, matmul for large L; naive only where L = 1 or
+  M = 1, where the permutations are identities and there is nothing to fuse).
 
 Every impl has the same parameters (the secondary conv stays an ``nn.Conv2d``), so a
 state_dict moves between impls unchanged.
@@ -178,29 +179,62 @@ MIX = {"bcast": mix_bcast, "matmul": mix_matmul, "einsum": mix_einsum}
 def auto_variant(L: int, M: int, channels_last: bool, stage: str = "igc1") -> str:
     """The fastest variant of one interleaved stage, by a rule measured on this machine.
 
-    ``L``: channels per group of the 1×1 conv (the contraction length); ``M``: its groups.
-    ``stage``: "igc1" (permutation, 1×1 group conv, inverse permutation) or "igc2" (1×1
-    group conv then one shuffle). Rule and the numbers behind it: see ``_RULE`` below.
+    ``L``: channels per group of the 1×1 conv (the contraction length; K_i in IGC-V2);
+    ``M``: its number of groups (C/K_i in IGC-V2); ``stage``: "igc1" (P, 1×1 group conv, Pᵀ)
+    or "igc2" (1×1 group conv, then its shuffle). The rule:
+
+    - L = 1 or M = 1: ``naive`` (the permutations are identities, the stage is a plain conv);
+    - NCHW: ``bcast`` if L <= 4 (igc2: L <= 2), else ``matmul``;
+    - channels_last: ``bcast`` if L <= 2 and M >= 8, or L <= 8 (igc2: L <= 4) and M >= 16,
+      else ``matmul`` (the innermost loop of the broadcast multiply-adds runs over M: short
+      loops lose).
+
+    Measured with ``benchmarks/bench_blocks.py`` on this 2-core x86 machine (torch 2.13 CPU,
+    1 thread, batch 8, 32×32, C = 64; 9 interleaved rounds, medians of per-round ratios; the
+    machine was shared, load 3-4). Speed-up over naive of the replaced stage, bcast / matmul:
+
+    ======  ===============  ===============
+    L×M     NCHW             channels_last
+    ======  ===============  ===============
+    2×32    3.82 / 2.10      8.20 / 1.50
+    4×16    1.93 / 1.73      3.34 / 1.42
+    8×8     1.10 / 1.31      0.74 / 2.02
+    16×4    0.95 / 1.75      0.13 / 1.40
+    32×2    0.55 / 1.29      0.06 / 1.33
+    64×1    0.24 / 0.99      0.03 / 1.00
+    ======  ===============  ===============
+
+    Whole block with ``auto``: NCHW 1.15, 1.14, 1.04, 1.09, 1.06, 1.00× naive; channels_last
+    1.97, 1.60, 1.49, 1.10, 1.07, 1.00× (same rows). einsum is never clearly best (within
+    noise of matmul for L >= 8 in NCHW) and slower than naive at M = 1 (0.81 / 0.31).
+    IGC-V2 stage (1×1 conv + one shuffle, L = K_i): the matmul reads the (C/K_i, K_i) view
+    with no input copy, so it wins from K_i = 4 in NCHW (K=2: 3.19 / 2.52, K=4: 1.73 / 1.97,
+    K=8: 1.08 / 1.40), and bcast reads that view strided, so in channels_last it stops at
+    K_i = 4 (K=2: 4.03 / 1.16, K=4 (M=16): 1.48 / 1.21, K=8: 0.42 / 1.48; C=128, K=8, M=16:
+    0.60 / 1.29 where IGC-V1's L=8, M=16 gives 1.81 / 1.18). Other widths (IGC-V1 stage,
+    bcast / matmul): NCHW C=16 L4M4 1.63 / 1.11, C=32 L4M8 2.92 / 1.94, C=256 L8M32
+    1.40 / 1.81; channels_last C=16 L2M8 2.74 / 2.50, C=16 L4M4 0.78 / 2.10, C=32 L4M8
+    1.43 / 1.90, C=128 L8M16 1.81 / 1.18, C=256 L8M32 2.00 / 1.17. Known misses: C=256,
+    L=16, M=16 channels_last (matmul 1.01, IGC-V2 K=16 0.86: naive as fast or faster).
     """
-    if L == 1 or M == 1:
-        return "naive"  # the permutations are identities: nothing to fuse
-    if L <= BCAST_MAX_L and (not channels_last or M >= BCAST_MIN_M_CL):
-        return "bcast"
-    return "matmul"
-
-
-BCAST_MAX_L = 4  # broadcast multiply-adds make L passes over the output: best for small L
-BCAST_MIN_M_CL = 8  # channels_last: the innermost loop runs over M; short loops lose to matmul
+    size, groups = L, M  # lower-case names: ruff reads upper-case ones as constants
+    if size == 1 or groups == 1:
+        return "naive"
+    if not channels_last:
+        return "bcast" if size <= (4 if stage == "igc1" else 2) else "matmul"
+    largest = 8 if stage == "igc1" else 4
+    return "bcast" if (size <= 2 and groups >= 8) or (size <= largest and groups >= 16) else "matmul"
 
 
 def _resolve(impl: str, L: int, M: int, channels_last: bool, stage: str) -> str:
-    """The variant an impl runs for one stage (``fused`` never resolves to naive)."""
+    """The variant an impl runs for one stage.
+
+    ``fused`` and ``auto`` both follow :func:`auto_variant`: its rule picks naive only where
+    the permutations are identities (L = 1 or M = 1), i.e. where there is nothing to fuse.
+    """
     if impl in VARIANTS:
         return impl
-    choice = auto_variant(L, M, channels_last, stage)
-    if impl == "fused" and choice == "naive":
-        return "naive" if (L == 1 or M == 1) else ("bcast" if L <= BCAST_MAX_L else "matmul")
-    return choice
+    return auto_variant(L, M, channels_last, stage)  # "fused" too: auto is naive only where nothing is fused
 
 
 # ---------------------------------------------------------------- families
@@ -306,18 +340,23 @@ class Igc2Block(nn.Module):
         self.act = nn.ReLU(inplace=True)
         self.variants = {cl: tuple(_resolve(self.impl, k, C // k, cl, "igc2") for k in K[1:]) for cl in (False, True)}
 
-    def chain(self, x: Tensor) -> Tensor:
-        """P_n W_n ⋯ P_1 W_1 x, by the resolved variant of each 1×1 stage."""
-        C, K = self.cfg.out_channels, self.cfg.K
-        y = channel_shuffle(self.convs[0](x), C // K[0])
+    def stage(self, i: int, y: Tensor) -> Tensor:
+        """P_i W_i y for a 1×1 stage i >= 1 (0-based), by its resolved variant."""
+        conv, k = self.convs[i], self.cfg.K[i]
+        g = self.cfg.out_channels // k
         cl = is_channels_last(y)
-        for conv, k, variant in zip(self.convs[1:], K[1:], self.variants[cl], strict=True):
-            g = C // k
-            if variant == "naive":
-                y = channel_shuffle(conv(y), g)
-            else:  # y as (g, k): contract the inner k, batch over g, write (k', g) = P_i order
-                A = conv.weight.reshape(g, k, k)
-                y = MIX[variant](_grouped_view(y, g, k).transpose(1, 2), A, cl).reshape(y.shape)
+        variant = self.variants[cl][i - 1]
+        if variant == "naive":
+            return channel_shuffle(conv(y), g)
+        # y as (g, k): contract the inner k, batch over g, write (k', g), which is P_i's order
+        A = conv.weight.reshape(g, k, k)
+        return MIX[variant](_grouped_view(y, g, k).transpose(1, 2), A, cl).reshape(y.shape)
+
+    def chain(self, x: Tensor) -> Tensor:
+        """P_n W_n ⋯ P_1 W_1 x."""
+        y = channel_shuffle(self.convs[0](x), self.cfg.out_channels // self.cfg.K[0])
+        for i in range(1, len(self.convs)):
+            y = self.stage(i, y)
         return y
 
     def forward(self, x: Tensor) -> Tensor:
@@ -423,7 +462,7 @@ class LegoBlock(nn.Module):
         sel = y.index_select(1, self.index.reshape(-1))
         if is_channels_last(y) and not is_channels_last(sel):
             sel = sel.contiguous(memory_format=torch.channels_last)
-        return F.conv2d(sel, self.alpha.reshape(n, o, 1, 1), None, 1, 0, 1, n)
+        return F.conv2d(sel, self.alpha.reshape(n, o, 1, 1), groups=n)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.act(self.bn(self.merge(self.split_transform(x))))

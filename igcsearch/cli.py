@@ -109,6 +109,10 @@ def _spec(preset: str | None, options: dict[str, Any], extra_keys: tuple[str, ..
 
     merged: dict[str, Any] = load_preset(preset, extra_keys=extra_keys) if preset else {}
     merged.update({k: v for k, v in options.items() if v is not None})
+    if merged.get("network"):
+        from .networks import apply_network_defaults
+
+        merged = apply_network_defaults(merged)  # the network's native input size unless given
     return make_spec(merged, extra_keys=extra_keys)
 
 

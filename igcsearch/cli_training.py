@@ -1,5 +1,362 @@
-"""`igcsearch` commands for training (registered on the shared typer app by importing this module)."""
+"""`igcsearch export | convert | decompose | train`: the hand-off to training.
+
+Registered on the shared typer app by importing this module. torch is imported inside the
+commands only, so ``igcsearch --help`` stays light.
+"""
 
 from __future__ import annotations
 
-from .cli import app  # noqa: F401
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .cli import app, handles_errors
+from .errors import IgcSearchError
+
+PICKLE_NOTE = (
+    "MODEL: a saved module (torch.save(model); loading it RUNS CODE FROM THE FILE: only files you trust), "
+    "a TorchScript file (safe; models made of torch.nn layers, e.g. nn.Sequential), or package.module:factory "
+    "(safe; with --weights STATE_DICT loaded with weights_only=True)."
+)
+
+Model = Annotated[
+    str,
+    typer.Argument(help="Saved module (.pt, runs code from the file), TorchScript file, or package.module:factory."),
+]
+Weights = Annotated[
+    Path | None, typer.Option("--weights", help="state_dict file for MODEL (loaded safely, weights_only=True).")
+]
+InChannels = Annotated[int, typer.Option("--in-channels", help="Channels of the example input.")]
+InputSize = Annotated[int, typer.Option("--input-size", help="Side of the example input (finds each layer's size).")]
+
+
+def _num(value: float) -> str:
+    from .units import humanize
+
+    return humanize(value)
+
+
+def _ratio(after: float, before: float) -> str:
+    return f"{after / before:.3f}" if before else ""
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(width=max(Console().width, 120))
+
+
+# ---------------------------------------------------------------- export
+
+
+@app.command()
+@handles_errors
+def export(
+    results: Annotated[Path, typer.Argument(help="A results directory written by `igcsearch search`.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the JSON configs (<key>.json).")],
+    top: Annotated[int | None, typer.Option("--top", help="The first N rows in rank order.")] = None,
+    pareto: Annotated[
+        bool, typer.Option("--pareto", help="The Pareto rows (with --top: the first N of them).")
+    ] = False,
+    keys: Annotated[str | None, typer.Option("--keys", help="Given keys, comma-separated.")] = None,
+) -> None:
+    """Write JSON configs for training from search results: top N, Pareto rows or given keys.
+
+    Each file holds schema_version, igcsearch_version, key, family, config, input_size,
+    counts and the spec; igcsearch.build(path) returns its block (or network).
+    """
+    from rich.table import Table
+
+    from .export import export_configs
+
+    key_list = [k.strip() for k in keys.split(",") if k.strip()] if keys is not None else None
+    if keys is not None and not key_list:
+        raise IgcSearchError("--keys is empty")
+    written = export_configs(results, out, top=top, pareto=pareto, keys=key_list)
+    table = Table(title=f"igcsearch export: {len(written)} config(s) from {results}")
+    for name in ("key", "family", "params", "MACs", "file"):
+        table.add_column(name, justify="right" if name in ("params", "MACs") else "left")
+    for record, path in written:
+        counts = record["counts"]
+        table.add_row(record["key"], record["family"], _num(counts["params"]), _num(counts["macs"]), str(path))
+    _console().print(table)
+
+
+# ---------------------------------------------------------------- convert
+
+
+@app.command(
+    help=f"""Replace every eligible Conv2d of a model by the best block of a family under that layer's own budget.
+
+Eligible: a regular conv (groups 1, dilation 1), square odd kernel k >= --min-kernel, padding k//2 with zeros, square stride, channels the family can factor. Each becomes the config the --rule picks among the family's valid configs with at most the conv's params (with its BN) and MACs at the layer's real input size (--fraction F: F times both); strides are kept, so output shapes do not change. Rules: widest-balanced = most params within the budget among configs within --balance-tol (ties: closer to balanced, fewer MACs); most-balanced = balance closest to 1, then most params; fewest-macs; fewest-params. By default a conv becomes the bare block (no final BN/ReLU; the conv's bias kept) so the model's own BN/activation follow once; --block-bn keeps the block's BN+ReLU. igc3 units stay whole. Converted layers are freshly initialised: train the result (igcsearch train NEW --data ...).
+
+{PICKLE_NOTE} The output is saved with torch.save (reload with torch.load(NEW, weights_only=False)).
+"""
+)
+@handles_errors
+def convert(
+    model: Model,
+    family: Annotated[str, typer.Option("--family", help="Block family: conv, group, dwsep, igc1, igc2, igc3, lego.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to save the converted model (torch.save).")],
+    rule: Annotated[
+        str, typer.Option("--rule", help="widest-balanced, most-balanced, fewest-macs or fewest-params.")
+    ] = "widest-balanced",
+    min_kernel: Annotated[int, typer.Option("--min-kernel", help="Convert only convs with k >= this.")] = 3,
+    balance_tol: Annotated[
+        str, typer.Option("--balance-tol", help="igc1/igc2 configs need balance <= T (or inf).")
+    ] = "2",
+    fraction: Annotated[
+        float, typer.Option("--fraction", help="Budget per layer: this fraction of the conv's params and MACs.")
+    ] = 1.0,
+    block_bn: Annotated[
+        bool, typer.Option("--block-bn/--bare", help="Keep each block's own BN+ReLU (default: bare block).")
+    ] = False,
+    in_channels: InChannels = 3,
+    input_size: InputSize = 224,
+    weights: Weights = None,
+) -> None:
+    from .convert import convert as run_convert
+    from .convert import load_model, save_model
+
+    tol = _tolerance(balance_tol)
+    net = load_model(model, weights)
+    result = run_convert(
+        net, family, rule, min_kernel=min_kernel, in_channels=in_channels, input_size=input_size,
+        balance_tol=tol, fraction=fraction, block_bn=block_bn,
+    )  # fmt: skip
+    print_convert(result, model, input_size)
+    path = save_model(result.model, out)
+    typer.echo(f"wrote {path} (torch.load({str(path)!r}, weights_only=False))", err=True)
+
+
+def _tolerance(text: str) -> float:
+    from .spec import _tolerance as parse
+
+    return parse(text)
+
+
+def print_convert(result: Any, source: str, input_size: int) -> None:
+    """The per-layer before/after table with totals, then the layers left alone."""
+    from rich.table import Table
+
+    console = _console()
+    title = f"igcsearch convert: {source} -> {result.family} ({result.rule}), input {input_size}x{input_size}"
+    table = Table(title=title, caption="params = weights + bias (+ BN of the new block); MACs per sample")
+    for name in ("layer", "conv", "in", "params", "MACs", "new block", "params'", "MACs'", "params×", "MACs×"):
+        left = name in ("layer", "conv", "new block")
+        table.add_column(name, justify="left" if left else "right", no_wrap=left)
+    sums = [0, 0, 0, 0]
+    for c in result.changes:
+        geom = f"{c.in_channels}->{c.out_channels} k{c.kernel}" + (f" s{c.stride}" if c.stride != 1 else "")
+        table.add_row(
+            c.name, geom, f"{c.input_size}", _num(c.params_before), _num(c.macs_before), c.key,
+            _num(c.params_after), _num(c.macs_after), _ratio(c.params_after, c.params_before),
+            _ratio(c.macs_after, c.macs_before),
+        )  # fmt: skip
+        for i, v in enumerate((c.params_before, c.macs_before, c.params_after, c.macs_after)):
+            sums[i] += v
+    table.add_section()
+    table.add_row(f"{len(result.changes)} converted", "", "", _num(sums[0]), _num(sums[1]), "",
+                  _num(sums[2]), _num(sums[3]), _ratio(sums[2], sums[0]), _ratio(sums[3], sums[1]))  # fmt: skip
+    t = result.totals
+    table.add_row("whole model", "", "", _num(t["params_before"]), _num(t["macs_before"]), "",
+                  _num(t["params_after"]), _num(t["macs_after"]), _ratio(t["params_after"], t["params_before"]),
+                  _ratio(t["macs_after"], t["macs_before"]))  # fmt: skip
+    console.print(table)
+    for note in result.notes:
+        console.print(f"note: {note}")
+    if result.skipped:
+        left = Table(title=f"not converted ({len(result.skipped)})")
+        left.add_column("layer")
+        left.add_column("reason")
+        for name, reason in result.skipped:
+            left.add_row(name, reason)
+        console.print(left)
+
+
+# ---------------------------------------------------------------- decompose
+
+
+@app.command(
+    help=f"""Depthwise decomposition: every regular conv becomes depthwise (multiplier r) + pointwise.
+
+Initialised from the trained weights: per input channel, the best rank-r approximation of its n×k² kernel slice (SVD; exact at r = min(C_out, k²)). With --calib DATA.npz (x or x_train, NCHW uint8 or float) each layer is refined on the data instead: the approximated network's inputs, the original outputs, reduced-rank regression channel by channel (never worse than the SVD on that data). Reports per-layer relative errors of weights and outputs (on the calibration images, or random inputs without them).
+
+{PICKLE_NOTE} The output is saved with torch.save (reload with torch.load(NEW, weights_only=False)).
+"""
+)
+@handles_errors
+def decompose(
+    model: Model,
+    rank: Annotated[int, typer.Option("--rank", "-r", help="Depth multiplier r (kept singular triplets per channel).")],
+    out: Annotated[Path, typer.Option("--out", help="Where to save the decomposed model (torch.save).")],
+    calib: Annotated[
+        Path | None, typer.Option("--calib", help=".npz with calibration images x (or x_train), NCHW.")
+    ] = None,
+    samples: Annotated[int, typer.Option("--samples", help="Calibration images used (the first N).")] = 256,
+    refine: Annotated[
+        bool,
+        typer.Option("--refine/--no-refine", help="With --calib: refine on the data, or only measure the SVD on it."),
+    ] = True,
+    sweeps: Annotated[int, typer.Option("--sweeps", help="Data-driven passes over the input channels.")] = 4,
+    in_channels: InChannels = 3,
+    input_size: Annotated[int, typer.Option("--input-size", help="Side of the random inputs (without --calib).")] = 32,
+    weights: Weights = None,
+) -> None:
+    from .convert import load_model, save_model
+    from .decompose import decompose as run_decompose
+
+    net = load_model(model, weights)
+    data = load_calibration(calib, samples) if calib is not None else None
+    result = run_decompose(
+        net, rank, data, refine=refine, in_channels=in_channels, input_size=input_size, sweeps=sweeps
+    )
+    print_decompose(result, model, calib)
+    path = save_model(result.model, out)
+    typer.echo(f"wrote {path} (torch.load({str(path)!r}, weights_only=False))", err=True)
+
+
+def load_calibration(path: Path, samples: int) -> Any:
+    """Calibration images from an .npz (``x`` or ``x_train``), as float32 NCHW."""
+    import numpy as np
+
+    from .train import _check_images, to_float
+
+    if samples < 1:
+        raise IgcSearchError(f"--samples must be >= 1, got {samples}")
+    if not path.is_file():
+        raise IgcSearchError(f"calibration file {str(path)!r} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            name = "x" if "x" in npz.files else "x_train" if "x_train" in npz.files else None
+            if name is None:
+                raise IgcSearchError(
+                    f"{path.name}: no array 'x' or 'x_train' (it has: {', '.join(npz.files) or 'nothing'})"
+                )
+            x = npz[name][:samples]
+    except IgcSearchError:
+        raise
+    except Exception as exc:
+        raise IgcSearchError(f"cannot read {str(path)!r} as an .npz archive: {type(exc).__name__}: {exc}") from None
+    _check_images(name, x)
+    return to_float(x)
+
+
+def print_decompose(result: Any, source: str, calib: Path | None) -> None:
+    """Per-layer errors and params, then the layers left alone."""
+    from rich.table import Table
+
+    console = _console()
+    on = f"calibration images {calib}" if calib else "random N(0,1) inputs"
+    table = Table(
+        title=f"igcsearch decompose: {source}, rank {result.rank}, {'data-driven' if result.calibrated else 'weights-only (SVD)'}",
+        caption=f"errors are relative Frobenius norms; outputs: the conv's response before bias on {on}, "
+        "with every earlier layer decomposed",
+    )
+    for name in ("layer", "conv", "r", "method", "params", "params'", "weight err", "output err", "output err (SVD)"):
+        table.add_column(name, justify="left" if name in ("layer", "conv", "method") else "right")
+    for r in result.layers:
+        geom = f"{r.in_channels}->{r.out_channels} {r.kernel}" + (f" s{r.stride}" if r.stride != 1 else "")
+        table.add_row(
+            r.name, geom, str(r.rank), r.method, _num(r.params_before), _num(r.params_after), f"{r.weight_err:.3g}",
+            f"{r.output_err:.3g}", f"{r.output_err_weights:.3g}",
+        )  # fmt: skip
+    table.add_section()
+    table.add_row("whole model", "", "", "", _num(result.params_before), _num(result.params_after), "", "", "")
+    console.print(table)
+    if result.skipped:
+        left = Table(title=f"not decomposed ({len(result.skipped)})")
+        left.add_column("layer")
+        left.add_column("reason")
+        for name, reason in result.skipped:
+            left.add_row(name, reason)
+        console.print(left)
+
+
+# ---------------------------------------------------------------- train
+
+
+@app.command(
+    help=f"""Train the network of a config (or a converted model) on an .npz dataset.
+
+CONFIG: an `igcsearch export` JSON (a block is trained inside a small classifier: stem conv, the block, pooling, FC; a network row builds its network), a config or network key, or a model (see below). DATA: .npz with x_train, y_train, x_test, y_test; images NCHW uint8 (scaled to [0, 1]) or float; labels integer class ids. SGD + momentum, cosine schedule, random crop with padding and horizontal flip. Writes OUT/metrics.csv, OUT/checkpoint.pt (every epoch; --resume continues it), OUT/model.pt, OUT/result.json and, for a config file, <config>.train.json beside it with the final accuracy.
+
+{PICKLE_NOTE}
+"""
+)
+@handles_errors
+def train(
+    config: Annotated[
+        str, typer.Argument(help="Export JSON, config/network key, saved model, TorchScript or import path.")
+    ],
+    data: Annotated[Path, typer.Option("--data", help=".npz with x_train, y_train, x_test, y_test (NCHW).")],
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory. [default: igcsearch-train/<name>]")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", help="Epochs.")] = 10,
+    batch: Annotated[int, typer.Option("--batch", help="Batch size.")] = 128,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (cosine decay).")] = 0.1,
+    momentum: Annotated[float, typer.Option("--momentum", help="SGD momentum (Nesterov).")] = 0.9,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", help="L2 weight decay.")] = 5e-4,
+    crop_pad: Annotated[int, typer.Option("--crop-pad", help="Random-crop padding in pixels (0: none).")] = 4,
+    flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Random horizontal flip.")] = True,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of init, shuffling and augmentation.")] = 0,
+    lego: Annotated[
+        str, typer.Option("--lego", help="LegoBlocks: 'fixed' combination or 'learn' it (straight-through).")
+    ] = "fixed",
+    lego_freeze: Annotated[
+        int, typer.Option("--lego-freeze", help="With --lego learn: freeze the combination after N epochs (0: never).")
+    ] = 1,
+    lego_balance: Annotated[
+        float, typer.Option("--lego-balance", help="With --lego learn: weight of the usage-balance term.")
+    ] = 0.0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.pt.")] = False,
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    weights: Weights = None,
+) -> None:
+    from .train import TrainOptions
+    from .train import train as run_train
+
+    opts = TrainOptions(
+        epochs=epochs, batch=batch, lr=lr, momentum=momentum, weight_decay=weight_decay, crop_pad=crop_pad,
+        flip=flip, seed=seed, lego=lego, lego_freeze=lego_freeze, lego_balance=lego_balance,
+    )  # fmt: skip
+    with _TrainProgress() as progress:
+        result = run_train(
+            config, data, out, opts, resume=resume, device=device,
+            weights=str(weights) if weights else None, progress=progress,
+        )  # fmt: skip
+    done = f"{result.source.name}: {result.params:,} params, {len(result.metrics)} epochs"
+    if result.resumed_from:
+        done += f" (resumed after epoch {result.resumed_from})"
+    typer.echo(f"{done}; final test accuracy {result.test_acc:.4f}")
+    typer.echo("wrote " + ", ".join(str(p) for p in result.files), err=True)
+
+
+class _TrainProgress:
+    """A rich progress bar on stderr with epoch lines printed above it."""
+
+    def __enter__(self) -> _TrainProgress:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=Console(stderr=True), transient=False,
+        )  # fmt: skip
+        self.task: Any = None  # the bar starts with the first epoch: errors before it print alone
+        return self
+
+    def stage(self, name: str, total: int) -> None:
+        if self.task is None:
+            self.bar.start()
+        self.task = self.bar.add_task(name, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        self.bar.advance(self.task, n)
+
+    def log(self, text: str) -> None:
+        self.bar.console.print(text)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.task is not None:
+            self.bar.stop()

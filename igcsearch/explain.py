@@ -15,6 +15,9 @@ from .spec import Spec
 
 def explain_empty(spec: Spec) -> list[str]:
     """Reasons, per requested family, that no row survived (empty when rows exist)."""
+    if spec.extra.get("network"):
+        families = ", ".join(spec.families)
+        return [f"no {families} setting of network {spec.extra['network']} meets the conditions and the budget"]
     if spec.widest:
         return [f"no setting of {', '.join(spec.families)} fits the budget at any width"]
     geo = geometry(spec.pairs(), spec)

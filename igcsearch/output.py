@@ -198,6 +198,11 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
             f"environment: {env['device']}, torch {env['torch_version']}, {describe(opts)}",
             f"counts verified against fvcore: {int((result.rows['count_ok'] == 1).sum())} of {n} exact",
         )
+        if spec.extra.get("network"):
+            notes += (
+                f"whole networks ({spec.extra['network']}): params also count the classifier's FC bias; ratios are "
+                "against the same network with regular convs at the reference base width (the baseline row)",
+            )
         cols = [c for c in SEARCH_COLUMNS if c[0] != "error" or (result.rows["error"] != "").any()]
         print_table(shown, n, f"igcsearch search: {spec.name}", spec.describe(), cols, notes)
     else:

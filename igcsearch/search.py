@@ -169,6 +169,8 @@ def _measure(
         spec_dict = {
             k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(spec).items() if k != "extra"
         }
+        if spec.extra.get("network"):
+            spec_dict["network"] = spec.extra["network"]  # rebuilding the run needs it (spec_from_dict)
         run_id = store.begin_run(spec.name, spec_dict, settings, env) if not offline else None
         if run_id is not None:
             fams, counts = rows["family"], zip(rows["params"], rows["macs"], rows["acts"], strict=True)
@@ -408,8 +410,9 @@ def describe(opts: MeasureOptions) -> str:
 
 def spec_from_dict(data: dict[str, Any]) -> Spec:
     """The Spec stored with a run."""
-    fields = {f.name for f in dataclasses.fields(Spec)}
-    return Spec(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in fields})
+    fields = {f.name for f in dataclasses.fields(Spec)} - {"extra"}
+    extra = {"network": data["network"]} if data.get("network") else {}
+    return Spec(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in fields}, extra=extra)
 
 
 def report_run(store_path: Path, run_id: int, out: Path | None, plot: bool = False) -> SearchResult:

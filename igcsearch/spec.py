@@ -60,7 +60,10 @@ class Spec:
 
     def describe(self) -> str:
         """One line for report headers."""
-        if self.channels:
+        if self.extra.get("network"):
+            width = _span(self.channels, "C") if self.channels else "free"
+            ch = f"network {self.extra['network']}, base width {width}"
+        elif self.channels:
             ch = _span(self.channels, "C")
         elif not self.in_channels:
             ch = "C free (widest within the budget)"
@@ -215,6 +218,7 @@ def _check_consistency(spec: Spec, sort_fields: tuple[str, ...] | None) -> None:
         raise SpecError(
             f"unknown sort key {spec.sort!r}; choose from: {', '.join(sort_fields)} (prefix - for descending)"
         )
+    network = bool(spec.extra.get("network"))
     if spec.widest:
         if spec.budget is None and spec.params_max is None and spec.macs_max is None:
             raise SpecError("--widest needs a budget: --budget conv, --params-max or --macs-max")
@@ -224,9 +228,9 @@ def _check_consistency(spec: Spec, sort_fields: tuple[str, ...] | None) -> None:
             raise SpecError(
                 "--widest: the width is free, so -c is only used with --budget conv (the conv whose params to match); drop -c or add --budget conv"
             )
-        if spec.budget == "conv" and len(spec.channels) != 1:
+        if spec.budget == "conv" and len(spec.channels) != 1 and not network:
             raise SpecError("--widest with --budget conv needs exactly one -c value (the conv being replaced)")
-    elif spec.budget == "conv" and not spec.pairs():
+    elif spec.budget == "conv" and not spec.pairs() and not network:
         raise SpecError("--budget conv needs channels")
 
 

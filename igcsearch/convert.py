@@ -1,0 +1,569 @@
+"""`igcsearch convert`: replace every eligible ``nn.Conv2d`` of any model by a block family.
+
+Each eligible conv (a regular conv: groups 1, dilation 1, square odd kernel k >= min_kernel,
+padding k//2, zero padding, square stride) is replaced by the best valid config of the
+family within **that layer's own budget**: at most the params of the conv (with its BN,
+the ``--budget conv`` rule) and at most its MACs, at the input size the layer really sees
+(found by a forward hook on an example input); ``fraction`` < 1 scales both down. Strides are kept, so every output shape is
+unchanged. The replaced layers are freshly initialised: train the converted model.
+
+By default each conv becomes the **bare** block: the block without its final BN and ReLU
+(plus the conv's bias, if it had one), i.e. a structured linear map in the conv's place, so
+the BN and activation the model already applies after the conv still follow it once.
+``block_bn=True`` keeps the block whole (its own BN + ReLU, as ``igcsearch search`` measured
+it), which adds a BN and a ReLU after the layer. igc3 units always stay whole (they keep the
+official unit's BN after each conv and end linear).
+
+Loading a model (shared with ``decompose`` and ``train``): a pickled full module
+(``torch.save(model)``; loading it RUNS CODE FROM THE FILE), a TorchScript file (safe: no
+code runs; rebuilt into eager torch.nn layers, which works for models made of torch.nn
+containers and layers, e.g. an ``nn.Sequential``), or an import path
+``package.module:factory`` (safe; ``weights=`` a state_dict file loaded with
+``weights_only=True``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+import os
+import sys
+import tempfile
+import warnings
+import zipfile
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import IgcSearchError
+
+RULES = {
+    "widest-balanced": "most params within the layer's budget (the most capacity it allows) among configs within "
+    "--balance-tol; ties: closer to balanced, fewer MACs",
+    "most-balanced": "balance closest to 1 (igc1/igc2; other families tie), then most params, fewer MACs",
+    "fewest-macs": "fewest MACs, then fewest params",
+    "fewest-params": "fewest params, then fewest MACs",
+}
+PICKLE_WARNING = (
+    "Loading a pickled module (torch.save(model)) runs code stored in the file: only load files you trust. "
+    "Safe routes: a TorchScript file, or package.module:factory with --weights STATE_DICT (weights_only=True)."
+)
+
+
+# ---------------------------------------------------------------- loading and saving models
+
+
+def load_model(source: str | Path, weights: str | Path | None = None) -> Any:
+    """An eager ``nn.Module`` from a pickled module file, a TorchScript file or ``package.module:factory``."""
+    import torch
+
+    text = str(source)
+    path = Path(text)
+    if path.is_file():
+        if _is_torchscript(path):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.load warns since torch 2.9
+                    scripted = torch.jit.load(str(path), map_location="cpu")
+            except Exception as exc:
+                raise IgcSearchError(f"cannot load TorchScript file {text!r}: {_first_line(exc)}") from None
+            model = eager_from_script(scripted)
+        else:
+            model = _unpickle(path)
+    elif ":" in text and not path.suffix:
+        model = _from_import_path(text)
+    else:
+        raise IgcSearchError(
+            f"MODEL {text!r} is neither a file (a torch.save'd module or TorchScript) "
+            "nor an import path package.module:factory"
+        )
+    if weights is not None:
+        load_weights(model, weights)
+    return model
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def _is_torchscript(path: Path) -> bool:
+    """TorchScript archives are zip files holding compiled code (``<name>/code/``)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return any("/code/" in name or name.endswith("constants.pkl") for name in zf.namelist())
+
+
+def _unpickle(path: Path) -> Any:
+    import torch
+    from torch import nn
+
+    sys.path.insert(0, os.getcwd())  # the model's classes usually live beside the user's scripts
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=False)
+    except ModuleNotFoundError as exc:
+        raise IgcSearchError(
+            f"cannot load {str(path)!r}: its classes come from module {exc.name!r}, which is not importable here; "
+            "run from the directory holding that code, or use TorchScript or package.module:factory"
+        ) from None
+    except Exception as exc:
+        raise IgcSearchError(f"cannot load {str(path)!r}: {_first_line(exc)}") from None
+    finally:
+        sys.path.remove(os.getcwd())
+    if isinstance(obj, nn.Module):
+        return obj
+    if isinstance(obj, dict):
+        raise IgcSearchError(
+            f"{str(path)!r} holds a state_dict (or checkpoint), not a module: give the architecture as "
+            "package.module:factory and this file as --weights"
+        )
+    raise IgcSearchError(f"{str(path)!r} holds a {type(obj).__name__}, not a torch.nn.Module")
+
+
+def _from_import_path(text: str) -> Any:
+    from torch import nn
+
+    module_name, _, attr = text.partition(":")
+    if not module_name or not attr:
+        raise IgcSearchError(f"import path {text!r} must look like package.module:factory")
+    sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise IgcSearchError(f"cannot import {module_name!r} (from {text!r}): {_first_line(exc)}") from None
+    finally:
+        sys.path.remove(os.getcwd())
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise IgcSearchError(f"module {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not isinstance(obj, nn.Module):
+        if not callable(obj):
+            raise IgcSearchError(f"{text!r} is neither a torch.nn.Module nor a callable that returns one")
+        try:
+            obj = obj()
+        except Exception as exc:
+            raise IgcSearchError(f"{text}() failed: {_first_line(exc)}") from None
+    if not isinstance(obj, nn.Module):
+        raise IgcSearchError(f"{text}() returned a {type(obj).__name__}, not a torch.nn.Module")
+    return obj
+
+
+def load_weights(model: Any, weights: str | Path) -> None:
+    """Load a state_dict file (``weights_only=True``; a train checkpoint's ``model`` entry works too)."""
+    import torch
+
+    path = Path(weights)
+    if not path.is_file():
+        raise IgcSearchError(f"weights file {str(path)!r} does not exist")
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise IgcSearchError(f"cannot read weights {str(path)!r} as a state_dict: {_first_line(exc)}") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict):
+        raise IgcSearchError(f"weights {str(path)!r} hold a {type(state).__name__}, not a state_dict")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise IgcSearchError(f"weights {str(path)!r} do not fit the model: {_first_line(exc)}") from None
+
+
+def eager_from_script(sm: Any, name: str = "") -> Any:
+    """Rebuild a TorchScript module made of torch.nn containers and layers as eager modules.
+
+    A scripted model cannot have its layers swapped (its compiled code fixes every type), so
+    each ``torch.nn`` layer is re-created from its attributes and state, and ``nn.Sequential``
+    keeps its order. A module with its own compiled ``forward`` cannot be rebuilt.
+    """
+    from torch import nn
+
+    qualified = sm._c._type().qualified_name()
+    cls = getattr(nn, getattr(sm, "original_name", ""), None)
+    where = f"module {name!r}" if name else "the model"
+    if not qualified.startswith("__torch__.torch.nn.modules.") or not isinstance(cls, type):
+        raise IgcSearchError(
+            f"TorchScript: {where} ({qualified.removeprefix('__torch__.')}) runs its own compiled forward, which cannot "
+            "be rebuilt with new layers; load the model from its source instead: package.module:factory --weights FILE"
+        )
+    children = list(sm.named_children())
+    if cls is nn.Sequential:
+        prefix = f"{name}." if name else ""
+        return nn.Sequential(OrderedDict((n, eager_from_script(c, prefix + n)) for n, c in children))
+    if children:
+        raise IgcSearchError(f"TorchScript: {where} ({cls.__name__}) has submodules and cannot be rebuilt")
+    kwargs: dict[str, Any] = {}
+    for param in list(inspect.signature(cls.__init__).parameters)[1:]:
+        if param in ("device", "dtype"):
+            continue
+        if param == "bias":
+            kwargs["bias"] = getattr(sm, "bias", None) is not None
+        elif hasattr(sm, param):
+            value = getattr(sm, param)
+            kwargs[param] = tuple(value) if isinstance(value, list) else value
+    try:
+        module = cls(**kwargs)
+        module.load_state_dict(sm.state_dict())
+    except Exception as exc:
+        raise IgcSearchError(f"TorchScript: cannot rebuild {where} ({cls.__name__}): {_first_line(exc)}") from None
+    module.train(sm.training)
+    return module
+
+
+def save_model(model: Any, path: str | Path) -> Path:
+    """``torch.save(model)`` atomically; the file loads with ``torch.load(path, weights_only=False)``."""
+    import torch
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(model, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    except OSError as exc:
+        raise IgcSearchError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+    return path
+
+
+# ---------------------------------------------------------------- probing a model
+
+
+@dataclass
+class ConvSite:
+    """One nn.Conv2d of a model and what the example forward showed about it."""
+
+    name: str  # dotted module name
+    conv: Any
+    calls: int = 0
+    in_hw: tuple[int, int] | None = None
+    out_hw: tuple[int, int] | None = None
+    shapes: set = field(default_factory=set)  # distinct input (H, W) seen
+
+
+def example_input(model: Any, in_channels: int, input_size: int, batch: int = 1) -> Any:
+    """A seeded N(0, 1) input on the model's device and dtype."""
+    import torch
+
+    first = next(model.parameters(), None)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, in_channels, input_size, input_size, generator=gen)
+    return x.to(first.device, first.dtype) if first is not None else x
+
+
+INPUT_HINT = "set --in-channels/--input-size to what it expects"
+
+
+def run_model(model: Any, x: Any, hint: str = INPUT_HINT) -> Any:
+    """Forward in eval mode without grad; a failure is the user's (wrong input size or channels)."""
+    import torch
+
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model(x)
+    except Exception as exc:
+        raise IgcSearchError(
+            f"the model does not run on an input of shape {tuple(x.shape)}: {_first_line(exc)}; {hint}"
+        ) from None
+    finally:
+        model.train(was)
+
+
+def probe_convs(model: Any, x: Any) -> list[ConvSite]:
+    """Every nn.Conv2d in module order, with the input/output sizes the forward gave it."""
+    from torch import nn
+
+    sites = [ConvSite(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    hooks = []
+    for site in sites:
+
+        def hook(mod: Any, inputs: Any, output: Any, site: ConvSite = site) -> None:
+            site.calls += 1
+            site.in_hw = tuple(inputs[0].shape[-2:])
+            site.out_hw = tuple(output.shape[-2:])
+            site.shapes.add(site.in_hw)
+
+        hooks.append(site.conv.register_forward_hook(hook))
+    try:
+        run_model(model, x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return sites
+
+
+def set_module(model: Any, name: str, new: Any) -> None:
+    """Replace the submodule at dotted ``name`` (works inside Sequential/ModuleList too)."""
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, new)
+
+
+def shape_of(output: Any) -> Any:
+    """Shapes of a model output (a tensor, or nested tuples/lists/dicts of tensors)."""
+    if hasattr(output, "shape"):
+        return tuple(output.shape)
+    if isinstance(output, dict):
+        return {k: shape_of(v) for k, v in output.items()}
+    if isinstance(output, (tuple, list)):
+        return tuple(shape_of(v) for v in output)
+    return type(output).__name__
+
+
+def count_model(model: Any, in_channels: int, input_size: int) -> tuple[int, int, str]:
+    """(params, MACs, note) of a whole model; ops fvcore cannot count are named in the note."""
+    from .counting import CountError, count
+
+    try:
+        params, macs = count(model, (in_channels, input_size, input_size))
+        return params, macs, ""
+    except CountError as exc:
+        params, macs = count(model, (in_channels, input_size, input_size), strict=False)
+        return params, macs, f"model MACs exclude ops fvcore cannot count ({str(exc).split(';')[0]})"
+
+
+# ---------------------------------------------------------------- converting
+
+
+class ChannelBias(nn.Module):
+    """A learnable per-channel bias: keeps the bias of a converted conv (blocks are bias-free)."""
+
+    def __init__(self, bias: torch.Tensor) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(bias.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.bias.view(1, -1, 1, 1)
+
+
+def bare(block: nn.Module) -> nn.Module:
+    """The block without its final BN and ReLU (a structured linear map); igc3 stays whole.
+
+    Every family but igc3 ends in ``self.bn`` then ``self.act`` (blocks.py); they become
+    identities. An igc3 unit keeps its three BNs, its inner ReLU6 and its residual.
+    """
+    from .blocks import Igc3Block
+
+    if not isinstance(block, Igc3Block) and hasattr(block, "bn") and hasattr(block, "act"):
+        block.bn = nn.Identity()
+        block.act = nn.Identity()
+    return block
+
+
+@dataclass
+class LayerChange:
+    """One converted conv: where, its geometry, and the counts before and after."""
+
+    name: str
+    in_channels: int
+    out_channels: int
+    kernel: int
+    stride: int
+    input_size: int  # H = W of the layer's input
+    key: str
+    params_before: int  # conv weight (+ bias)
+    macs_before: int  # per forward (times the calls of a shared conv)
+    params_after: int  # the module now in its place (numel; MACs: the config's analytic count)
+    macs_after: int
+
+
+@dataclass
+class ConvertResult:
+    """The converted model, what changed, what did not (and why), and whole-model counts."""
+
+    model: nn.Module
+    family: str
+    rule: str
+    changes: list[LayerChange]
+    skipped: list[tuple[str, str]]  # (layer, reason)
+    totals: dict[str, int]  # params_before, macs_before, params_after, macs_after
+    notes: list[str]
+
+
+def ineligible(site: ConvSite, min_kernel: int) -> str | None:
+    """Why a conv cannot be replaced by a block (None if it can)."""
+    conv = site.conv
+    if type(conv).forward is not nn.Conv2d.forward:
+        return f"{type(conv).__name__} overrides forward (not a plain nn.Conv2d)"
+    if site.calls == 0:
+        return "not run by the forward on the example input"
+    if len(site.shapes) > 1:
+        return f"called on inputs of different sizes {sorted(site.shapes)}"
+    kh, kw = conv.kernel_size
+    if conv.groups != 1:
+        return f"grouped conv (groups={conv.groups}): not a regular conv"
+    if kh != kw:
+        return f"non-square kernel {kh}x{kw}"
+    if kh % 2 == 0:
+        return f"even kernel {kh}: blocks pad k//2 and need an odd k"
+    if kh < min_kernel:
+        return f"kernel {kh} < --min-kernel {min_kernel}"
+    if conv.dilation != (1, 1):
+        return f"dilation {conv.dilation}: blocks use dilation 1"
+    if conv.padding_mode != "zeros":
+        return f"padding_mode={conv.padding_mode!r}: blocks pad with zeros"
+    if conv.stride[0] != conv.stride[1]:
+        return f"non-square stride {conv.stride}"
+    padding = conv.padding
+    if padding == "same":
+        padding = (kh // 2, kh // 2)
+    if padding != (kh // 2, kh // 2):
+        return f"padding {padding} would change the output size: blocks pad k//2 = {kh // 2}"
+    h, w = site.in_hw
+    if h != w:
+        return f"non-square input {h}x{w}: counts assume square feature maps"
+    return None
+
+
+def choose(candidates: Any, rule: str) -> Any:
+    """The candidate row (a pandas Series) the rule picks; ties are broken by key."""
+    if rule not in RULES:
+        raise IgcSearchError(f"unknown --rule {rule!r}; choose from: {', '.join(RULES)}")
+    df = candidates.copy()
+    df["_dev"] = df["balance"].astype(float).fillna(1.0)
+    by = {
+        "widest-balanced": (["params", "_dev", "macs", "key"], [False, True, True, True]),
+        "most-balanced": (["_dev", "params", "macs", "key"], [True, False, True, True]),
+        "fewest-macs": (["macs", "params", "key"], [True, True, True]),
+        "fewest-params": (["params", "macs", "key"], [True, True, True]),
+    }[rule]
+    return df.sort_values(by[0], ascending=by[1], kind="stable").iloc[0]
+
+
+def layer_budget(conv: nn.Conv2d, out_hw: tuple[int, int], fraction: float) -> tuple[int, int]:
+    """(params_max, macs_max): ``fraction`` of the regular conv-BN's params and of the conv's MACs."""
+    weights = conv.weight.numel()
+    return math.floor(fraction * (weights + 2 * conv.out_channels)), math.floor(
+        fraction * weights * out_hw[0] * out_hw[1]
+    )
+
+
+def candidates_for(conv: nn.Conv2d, size: int, family: str, balance_tol: float, budget: tuple[int, int]) -> Any:
+    """Every valid config of the family for this conv's geometry within the budget (params, MACs)."""
+    from .api import enumerate_space
+
+    return enumerate_space(
+        in_channels=conv.in_channels,
+        out_channels=conv.out_channels,
+        kernel=conv.kernel_size[0],
+        stride=conv.stride[0],
+        input_size=size,
+        family=family,
+        params_max=budget[0],
+        macs_max=budget[1],
+        balance_tol="inf" if balance_tol == float("inf") else balance_tol,
+    )
+
+
+def _why_none(conv: nn.Conv2d, size: int, family: str, balance_tol: float, budget: tuple[int, int]) -> str:
+    """The reason a layer has no candidate, with a hint when only the balance tolerance is in the way."""
+    from .registry import get_family
+
+    if get_family(family).square_only and conv.in_channels != conv.out_channels:
+        return f"{family} blocks are square (C_in = C_out); this conv maps {conv.in_channels} -> {conv.out_channels}"
+    what = (
+        f"no valid {family} config for C_in={conv.in_channels}, C_out={conv.out_channels}, "
+        f"k={conv.kernel_size[0]} within params <= {budget[0]:,} and MACs <= {budget[1]:,}"
+    )
+    if family in ("igc1", "igc2") and balance_tol != float("inf"):
+        n = len(candidates_for(conv, size, family, float("inf"), budget))
+        if n:
+            return f"{what} and balance <= {balance_tol:g} ({n} with any balance: try --balance-tol inf)"
+    return what
+
+
+def conv_counts(conv: nn.Conv2d, out_hw: tuple[int, int]) -> tuple[int, int]:
+    """(params, MACs) of a conv: weight (+ bias); k²·(C_in/g)·C_out per output position."""
+    params = sum(p.numel() for p in conv.parameters())
+    return params, conv.weight.numel() * out_hw[0] * out_hw[1]
+
+
+def convert(
+    model: nn.Module,
+    family: str,
+    rule: str = "widest-balanced",
+    *,
+    min_kernel: int = 3,
+    in_channels: int = 3,
+    input_size: int = 224,
+    balance_tol: float = 2.0,
+    fraction: float = 1.0,
+    block_bn: bool = False,
+    impl: str = "auto",
+) -> ConvertResult:
+    """Replace every eligible nn.Conv2d of ``model`` (in place) by the family's best block.
+
+    A layer's budget is ``fraction`` × (the params of its conv with a BN, the conv's MACs); 1.0
+    is ``--budget conv`` plus the conv's MACs. The example input (1, in_channels, input_size,
+    input_size) finds each layer's input size; the model's output shape is checked unchanged.
+    """
+    from .build import build
+    from .config import parse_key
+    from .registry import get_family
+
+    get_family(family)  # unknown family: one clear error
+    if rule not in RULES:
+        raise IgcSearchError(f"unknown --rule {rule!r}; choose from: {', '.join(RULES)}")
+    if input_size < 1 or in_channels < 1:
+        raise IgcSearchError(f"--input-size and --in-channels must be >= 1, got {input_size} and {in_channels}")
+    if not 0 < fraction <= 1:
+        raise IgcSearchError(f"--fraction must be in (0, 1], got {fraction}")
+    if min_kernel < 1:
+        raise IgcSearchError(f"--min-kernel must be >= 1, got {min_kernel}")
+    x = example_input(model, in_channels, input_size)
+    before_shape = shape_of(run_model(model, x))
+    p0, m0, note0 = count_model(model, in_channels, input_size)
+    sites = probe_convs(model, x)
+    changes: list[LayerChange] = []
+    skipped: list[tuple[str, str]] = []
+    for site in sites:
+        reason = ineligible(site, min_kernel)
+        if reason is not None:
+            skipped.append((site.name, reason))
+            continue
+        conv = site.conv
+        params_before, macs_before = conv_counts(conv, site.out_hw)
+        size = site.in_hw[0]
+        budget = layer_budget(conv, site.out_hw, fraction)
+        rows = candidates_for(conv, size, family, balance_tol, budget)
+        if len(rows) == 0:
+            skipped.append((site.name, _why_none(conv, size, family, balance_tol, budget)))
+            continue
+        row = choose(rows, rule)
+        block = build(parse_key(row["key"]), impl=impl)
+        if not block_bn:
+            block = bare(block)
+            if conv.bias is not None:
+                block = nn.Sequential(OrderedDict([("block", block), ("bias", ChannelBias(conv.bias))]))
+        block = block.to(conv.weight.device, conv.weight.dtype)
+        block.train(conv.training)
+        # MACs: the row's analytic count (BN, ReLU and the bias add cost 0; the search suite checks
+        # analytic == fvcore for every family, and the whole-model totals below are fvcore's)
+        params_after, macs_after = sum(p.numel() for p in block.parameters()), int(row["macs"])
+        macs_before, macs_after = macs_before * site.calls, macs_after * site.calls  # a shared conv runs twice
+        set_module(model, site.name, block)
+        changes.append(LayerChange(
+            site.name, conv.in_channels, conv.out_channels, conv.kernel_size[0], conv.stride[0], size, str(row["key"]),
+            params_before, macs_before, params_after, macs_after,
+        ))  # fmt: skip
+    after_shape = shape_of(run_model(model, x))
+    if after_shape != before_shape:  # an invariant: strides and padding are kept
+        raise AssertionError(f"output shape changed from {before_shape} to {after_shape}")
+    p1, m1, _ = count_model(model, in_channels, input_size)
+    totals = {"params_before": p0, "macs_before": m0, "params_after": p1, "macs_after": m1}
+    notes = [note0] if note0 else []
+    return ConvertResult(model, family, rule, changes, skipped, totals, notes)

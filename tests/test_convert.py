@@ -1,0 +1,271 @@
+"""`igcsearch convert` on a model defined here and on our ResNet: shapes, counts, rules, reload, loading routes."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from igcsearch.errors import IgcSearchError
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Small tensors: one torch thread is faster, and steady on a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class TinyNet(nn.Module):
+    """A model igcsearch knows nothing about: a stem, a stride-2 conv with bias, a 1x1 and a dilated conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(16)
+        self.body = nn.Sequential(
+            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+            nn.Conv2d(32, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+            nn.Conv2d(32, 32, 1), nn.Conv2d(32, 32, 3, padding=2, dilation=2), nn.Conv2d(32, 32, 3, groups=2, padding=1),
+        )  # fmt: skip
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.body(torch.relu(self.bn(self.stem(x))))
+        return self.head(x.mean((2, 3)))
+
+
+def out_shape(model: nn.Module, size: int) -> tuple[int, ...]:
+    with torch.no_grad():
+        return tuple(model.eval()(torch.randn(2, 3, size, size)).shape)
+
+
+def test_convert_custom_model_counts_shapes_and_reasons() -> None:
+    from igcsearch.convert import convert
+
+    model = TinyNet()
+    before = out_shape(model, 16)
+    result = convert(model, "igc1", input_size=16)
+    assert out_shape(result.model, 16) == before == (2, 10)
+    # body.0: 16->32 stride 2, 8x8 output; body.3: 32->32 at 8x8 (balance <= 2 leaves L = 16/16, M = 2)
+    assert [(c.name, c.key, c.input_size) for c in result.changes] == [
+        ("body.0", "igc1-L16M2-i16o32k3s2", 16),
+        ("body.3", "igc1-L16M2-c32k3", 8),
+    ]
+    c0, c1 = result.changes
+    assert (c0.params_before, c0.macs_before) == (9 * 16 * 32 + 32, 9 * 16 * 32 * 64)
+    # bare block: primary 9·1·32 + secondary 32·16 (no BN), plus the conv's bias 32
+    assert (c0.params_after, c0.macs_after) == (9 * 32 + 32 * 16 + 32, (9 * 32 + 32 * 16) * 64)
+    assert (c1.params_after, c1.macs_after) == (9 * 2 * 32 + 32 * 16, (9 * 2 * 32 + 32 * 16) * 64)
+    t = result.totals
+    assert t["params_before"] - t["params_after"] == sum(c.params_before - c.params_after for c in result.changes)
+    assert t["macs_before"] - t["macs_after"] == sum(c.macs_before - c.macs_after for c in result.changes)
+    assert t["params_before"] == sum(p.numel() for p in TinyNet().parameters())
+    reasons = dict(result.skipped)
+    assert reasons["stem"].startswith("no valid igc1 config for C_in=3, C_out=16, k=3 within params <= 464")
+    assert reasons["body.6"] == "kernel 1 < --min-kernel 3"
+    assert reasons["body.7"] == "dilation (2, 2): blocks use dilation 1"
+    assert reasons["body.8"] == "grouped conv (groups=2): not a regular conv"
+
+
+@pytest.mark.parametrize("family", ["conv", "group", "dwsep", "igc1", "igc2", "igc3", "lego"])
+def test_every_family_keeps_the_output_shape(family: str) -> None:
+    from igcsearch.convert import convert
+
+    model = TinyNet()
+    result = convert(model, family, input_size=8, balance_tol=float("inf"))
+    assert out_shape(result.model, 8) == (2, 10)
+    for c in result.changes:
+        assert c.key.startswith(family + "-")
+        if family != "igc3":  # igc3 units keep their three BNs
+            assert c.params_after <= c.params_before and c.macs_after <= c.macs_before
+
+
+@pytest.mark.parametrize("rule", ["widest-balanced", "most-balanced", "fewest-macs", "fewest-params"])
+def test_rules_pick_what_they_say(rule: str) -> None:
+    import igcsearch
+    from igcsearch.convert import convert
+
+    result = convert(TinyNet(), "igc1", rule, input_size=16, balance_tol=float("inf"))
+    change = next(c for c in result.changes if c.name == "body.3")
+    rows = igcsearch.enumerate(
+        channels=32, kernel=3, input_size=8, family="igc1", params_max=9 * 32 * 32 + 64, macs_max=9 * 32 * 32 * 64,
+        balance_tol="inf",
+    )  # fmt: skip
+    by_key = rows.set_index("key")
+    if rule == "fewest-macs":
+        assert by_key.loc[change.key, "macs"] == rows["macs"].min()
+    elif rule == "fewest-params":
+        assert by_key.loc[change.key, "params"] == rows["params"].min()
+    elif rule == "most-balanced":
+        assert by_key.loc[change.key, "balance"] == rows["balance"].min()
+    else:
+        assert by_key.loc[change.key, "params"] == rows["params"].max()
+    assert change.key in {"widest-balanced": "igc1-L2M16-c32k3", "most-balanced": "igc1-L16M2-c32k3",
+                          "fewest-macs": "igc1-L16M2-c32k3", "fewest-params": "igc1-L16M2-c32k3"}[rule]  # fmt: skip
+
+
+def test_fraction_and_block_bn() -> None:
+    from igcsearch.convert import convert
+
+    half = convert(TinyNet(), "dwsep", input_size=16, fraction=0.5)
+    for c in half.changes:
+        assert c.params_after - (32 if c.name == "body.0" else 0) <= 0.5 * (c.params_before + 2 * c.out_channels)
+    whole = convert(TinyNet(), "igc1", input_size=16, block_bn=True)
+    blk = whole.model.body[3]
+    assert isinstance(blk.bn, nn.BatchNorm2d) and isinstance(blk.act, nn.ReLU)
+    assert whole.changes[1].params_after == 9 * 2 * 32 + 32 * 16 + 2 * 32
+
+
+def test_converted_model_saves_and_reloads(tmp_path: Path) -> None:
+    from igcsearch.convert import convert, save_model
+
+    result = convert(TinyNet(), "lego", input_size=16)
+    path = save_model(result.model, tmp_path / "new.pt")
+    loaded = torch.load(path, weights_only=False)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(loaded.eval()(x), result.model.eval()(x))
+
+
+def test_convert_our_resnet(tmp_path: Path) -> None:
+    from igcsearch.convert import convert, save_model
+    from igcsearch.networks import build_network
+
+    model = build_network("resnet20")
+    result = convert(model, "igc1", input_size=32, balance_tol=float("inf"))
+    assert out_shape(result.model, 32) == (2, 10)
+    assert len(result.changes) == 18  # every 3x3 conv of the 9 residual units
+    assert sorted(r for _, r in result.skipped) == [
+        "kernel 1 < --min-kernel 3", "kernel 1 < --min-kernel 3",
+        "no valid igc1 config for C_in=3, C_out=16, k=3 within params <= 464 and MACs <= 442,368",
+    ]  # fmt: skip
+    t = result.totals
+    assert t["params_before"] == 272_474
+    assert t["params_before"] - t["params_after"] == sum(c.params_before - c.params_after for c in result.changes)
+    assert t["macs_before"] - t["macs_after"] == sum(c.macs_before - c.macs_after for c in result.changes)
+    reloaded = torch.load(save_model(result.model, tmp_path / "r.pt"), weights_only=False)
+    assert out_shape(reloaded, 32) == (2, 10)
+
+
+# ---------------------------------------------------------------- loading routes
+
+
+def test_torchscript_route(tmp_path: Path) -> None:
+    from igcsearch.convert import convert, load_model
+
+    seq = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                        nn.Conv2d(16, 16, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 4))  # fmt: skip
+    seq.eval()
+    torch.jit.script(seq).save(str(tmp_path / "seq.ts"))
+    eager = load_model(tmp_path / "seq.ts")
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(eager.eval()(x), seq(x))
+    assert [c.key for c in convert(eager, "dwsep", input_size=8).changes] == ["dwsep-r5-i3o16k3", "dwsep-r5-c16k3"]
+
+    class Custom(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(x) * 2
+
+    torch.jit.script(Custom()).save(str(tmp_path / "custom.ts"))
+    with pytest.raises(IgcSearchError, match="runs its own compiled forward"):
+        load_model(tmp_path / "custom.ts")
+
+
+def test_import_path_and_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from igcsearch.convert import load_model
+
+    (tmp_path / "usernet_routes.py").write_text(
+        textwrap.dedent("""
+        import torch.nn as nn
+        def make():
+            return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1))
+        NOT_A_MODEL = 3
+    """)
+    )
+    monkeypatch.chdir(tmp_path)
+    model = load_model("usernet_routes:make")
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    again = load_model("usernet_routes:make", weights=tmp_path / "w.pt")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True))
+    with pytest.raises(IgcSearchError, match=r"neither a torch\.nn\.Module nor a callable"):
+        load_model("usernet_routes:NOT_A_MODEL")
+    with pytest.raises(IgcSearchError, match="has no attribute 'nope'"):
+        load_model("usernet_routes:nope")
+    with pytest.raises(IgcSearchError, match="holds a state_dict"):
+        load_model(tmp_path / "w.pt")
+    torch.save(nn.Linear(2, 2).state_dict(), tmp_path / "other.pt")
+    with pytest.raises(IgcSearchError, match="do not fit the model"):
+        load_model("usernet_routes:make", weights=tmp_path / "other.pt")
+
+
+# ---------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def usernet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "usernet.py").write_text(
+        textwrap.dedent("""
+        import torch.nn as nn
+        def make():
+            return nn.Sequential(
+                nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                nn.Conv2d(16, 32, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+    """)
+    )
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_cli_convert(usernet: Path, cli: Any) -> None:
+    res = cli("convert", "usernet:make", "--family", "igc1", "--input-size", "16", "--out", "new.pt")
+    assert res.exit_code == 0, res.output
+    flat = " ".join(res.stdout.split())
+    assert "igc1-L16M2-i16o32k3s2" in flat and "whole model" in flat and "not converted (1)" in flat
+    assert "wrote new.pt" in res.stderr
+    model = torch.load(usernet / "new.pt", weights_only=False)
+    assert out_shape(model, 16) == (2, 10)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["usernet:make", "--family", "igc9"], "unknown block family 'igc9'"),
+        (["usernet:make", "--family", "igc1", "--rule", "best"], "unknown --rule 'best'; choose from: widest-balanced"),
+        (["missing.pt", "--family", "igc1"], "is neither a file"),
+        (["nomodule:make", "--family", "igc1"], "cannot import 'nomodule'"),
+        (["usernet:make", "--family", "igc1", "--input-size", "0"], "--input-size and --in-channels must be >= 1"),
+        (
+            ["usernet:make", "--family", "igc1", "--in-channels", "4"],
+            "does not run on an input of shape (1, 4, 224, 224)",
+        ),
+        (["usernet:make", "--family", "igc1", "--balance-tol", "0.5"], "--balance-tol must be >= 1"),
+        (["usernet:make", "--family", "igc1", "--fraction", "2"], "--fraction must be in (0, 1]"),
+    ],
+)
+def test_cli_convert_bad_input(usernet: Path, cli: Any, args: list, message: str) -> None:
+    res = cli("convert", *args, "--out", "x.pt")
+    assert res.exit_code == 1, res.output
+    assert res.stderr.count("error:") == 1 and message in res.stderr
+    assert not (usernet / "x.pt").exists()
+
+
+def test_cli_help_warns_about_pickles(cli: Any) -> None:
+    for command in ("convert", "decompose", "train"):
+        text = " ".join(cli(command, "--help").stdout.split())
+        assert "RUNS CODE FROM THE FILE" in text and "TorchScript" in text and "package.module:factory" in text

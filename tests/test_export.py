@@ -1,0 +1,152 @@
+"""`igcsearch export` and building from export records: search -> export -> build -> same counts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from igcsearch.errors import ConfigError
+
+MEASURE = {"rounds": 1, "batch": 1, "min_time": 0.001, "warmup": 1}
+RECORD_KEYS = ["schema_version", "igcsearch_version", "key", "family", "config", "input_size", "counts", "spec"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Small tensors: one torch thread is faster, and steady on a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """A tiny measured search: igc1 and dwsep at C = 16 (every balance), its results directory and rows."""
+    from igcsearch.api import search
+
+    out = tmp_path_factory.mktemp("search")
+    frame = search(channels=16, family="igc1,dwsep", balance_tol="inf", measure=MEASURE, out=str(out))
+    return out, frame
+
+
+def test_top_round_trip_builds_with_the_rows_counts(results: tuple[Path, Any], tmp_path: Path) -> None:
+    import igcsearch
+    from igcsearch.config import parse_key
+    from igcsearch.counting import count
+    from igcsearch.export import build_record, export_configs
+
+    out, frame = results
+    written = export_configs(out, tmp_path, top=3)
+    assert [r["key"] for r, _ in written] == frame["key"].head(3).tolist()
+    for record, path in written:
+        assert path == tmp_path / f"{record['key']}.json"
+        data = json.loads(path.read_text())
+        assert list(data) == RECORD_KEYS
+        assert data["schema_version"] == 1 and data["igcsearch_version"] == igcsearch.__version__
+        row = frame[frame["key"] == record["key"]].iloc[0]
+        assert data["counts"] == {"params": int(row["params"]), "macs": int(row["macs"]), "acts": int(row["acts"])}
+        assert data["config"] == parse_key(record["key"]).to_dict()
+        assert data["spec"]["channels"] == [16] and data["spec"]["balance_tol"] == float("inf")
+        module = build_record(path)
+        measured = count(module, parse_key(record["key"]), data["input_size"])
+        assert measured == (int(row["params"]), int(row["macs"]))
+        assert (int(row["params_measured"]), int(row["macs_measured"])) == measured
+
+
+def test_pareto_exports_exactly_the_pareto_rows(results: tuple[Path, Any], tmp_path: Path) -> None:
+    from igcsearch.export import export_configs
+
+    out, frame = results
+    written = export_configs(out, tmp_path, pareto=True)
+    expected = frame[frame["pareto"] == 1].sort_values("rank")["key"].tolist()
+    assert [r["key"] for r, _ in written] == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{k}.json" for k in expected)
+    first = export_configs(out, tmp_path / "one", pareto=True, top=1)
+    assert [r["key"] for r, _ in first] == expected[:1]
+
+
+def test_keys_and_build_record(results: tuple[Path, Any], tmp_path: Path) -> None:
+    from igcsearch.counting import count
+    from igcsearch.export import build_record, export_configs, read_record
+
+    out, _ = results
+    keys = ["dwsep-r3-c16k3", "igc1-L4M4-c16k3"]
+    written = export_configs(out, tmp_path, keys=keys)
+    assert [r["key"] for r, _ in written] == keys
+    record = read_record(tmp_path / "dwsep-r3-c16k3.json")
+    params, macs = count(build_record(record), 16, 32)
+    # depthwise 9·3·16 + pointwise 48·16 + BN 2·16
+    assert params == 9 * 48 + 48 * 16 + 32 == record["counts"]["params"]
+    assert macs == (9 * 48 + 48 * 16) * 32 * 32 == record["counts"]["macs"]
+
+
+def test_unknown_schema_version_and_bad_records_fail_clearly(tmp_path: Path) -> None:
+    from igcsearch.export import build_record, read_record
+
+    path = tmp_path / "future.json"
+    path.write_text(
+        json.dumps({"schema_version": 99, "config": {"family": "conv", "in_channels": 8, "out_channels": 8}})
+    )
+    with pytest.raises(ConfigError, match="schema_version 99 is not supported"):
+        build_record(path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        read_record(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        read_record(tmp_path / "bad.json")
+    with pytest.raises(ConfigError, match="unknown block family 'igc9'"):
+        build_record({"schema_version": 1, "config": {"family": "igc9", "in_channels": 8, "out_channels": 8}})
+    bare = read_record({"family": "conv", "in_channels": 8, "out_channels": 8})
+    assert bare == {"config": {"family": "conv", "in_channels": 8, "out_channels": 8}}
+
+
+def test_network_record_builds_the_network() -> None:
+    from igcsearch.export import build_record
+    from igcsearch.networks import network_cost
+
+    key = "net-cifar-resnet-8-conv-c16k3"
+    model = build_record({"schema_version": 1, "config": {"network_key": key}})
+    assert sum(p.numel() for p in model.parameters()) == network_cost(key)[0]
+
+
+def test_cli_export(results: tuple[Path, Any], tmp_path: Path, cli: Any) -> None:
+    out, frame = results
+    res = cli("export", out, "--top", "2", "--out", tmp_path / "cfg")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (tmp_path / "cfg").iterdir()) == sorted(f"{k}.json" for k in frame["key"].head(2))
+    assert frame["key"].iloc[0] in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "choose the rows to export: --top N, --pareto"),
+        (["--keys", "igc1-L3M3-c9k3"], "key(s) not in the results: igc1-L3M3-c9k3"),
+        (["--keys", ","], "--keys is empty"),
+        (["--top", "0"], "--top must be >= 1"),
+        (["--keys", "igc1-L4M4-c16k3", "--top", "1"], "give --keys alone"),
+    ],
+)
+def test_cli_export_bad_selection(
+    results: tuple[Path, Any], tmp_path: Path, cli: Any, args: list, message: str
+) -> None:
+    res = cli("export", results[0], "--out", tmp_path, *args)
+    assert res.exit_code == 1
+    assert res.stderr.count("error:") == 1 and message in res.stderr
+    assert "Traceback" not in res.output
+
+
+def test_cli_export_missing_directory(tmp_path: Path, cli: Any) -> None:
+    res = cli("export", tmp_path / "nope", "--top", "1", "--out", tmp_path / "o")
+    assert res.exit_code == 1 and "does not exist" in res.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = cli("export", empty, "--top", "1", "--out", tmp_path / "o")
+    assert res.exit_code == 1 and "no results at" in res.stderr

@@ -1,0 +1,238 @@
+"""Network-level search: `network_rows(spec)` (budget, widths, knobs, completeness against a brute
+force over (L, M)), the network presets, and whole-network search end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from igcsearch.api import search as api_search
+from igcsearch.cli import MEASURE_KEYS, app
+from igcsearch.counting import count
+from igcsearch.errors import ConfigError, SpecError
+from igcsearch.measure import MeasureOptions
+from igcsearch.networks import build_network_key, network_cost, network_rows, parse_network_key
+from igcsearch.report import to_frame
+from igcsearch.search import run_search
+from igcsearch.space import widen
+from igcsearch.spec import Spec, load_preset, make_spec
+
+PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
+NETWORK_PRESETS = sorted(p for p in PRESET_DIR.glob("*.toml") if "network" in tomllib.loads(p.read_text()))
+REGCONV_W18_D20 = 341_020  # params of RegConv-W18, depth 20 (test_networks.py derives it)
+FAST = MeasureOptions(rounds=1, batch=1, min_time=0.001, warmup=1)
+
+
+def frame(spec: Spec) -> Any:
+    return to_frame(widen(c) for c in network_rows(spec))
+
+
+def net_spec(network: str, **kw: Any) -> Spec:
+    return Spec(extra={"network": network}, **kw)
+
+
+def igcv1_rows(depth: int = 20) -> Any:
+    return frame(net_spec(f"cifar-plain-{depth}", family=("conv", "igc1"), budget="conv"))
+
+
+# ---------------------------------------------------------------- the IGC-V1 paper's question
+
+
+def test_l24m2_fits_the_regconv_w18_budget() -> None:
+    df = igcv1_rows()
+    assert "net-cifar-plain-20-igc1-L24M2-c48k3" in set(df["key"])
+    assert (df["params"] <= REGCONV_W18_D20).all()
+    row = df.set_index("key").loc["net-cifar-plain-20-igc1-L24M2-c48k3"]
+    assert (row["L"], row["M"], row["width"]) == (24, 2, 48)  # first-stage M; M = 4, 8 in stages 2, 3
+    assert (row["params"], row["macs"]) == (155_962, 28_755_840)
+    assert row["params_ratio"] == pytest.approx(155_962 / REGCONV_W18_D20)
+    assert row["macs_ratio"] == pytest.approx(28_755_840 / 51_260_112)
+    assert (row["in_channels"], row["out_channels"], row["kernel"], row["stride"], row["input_size"]) == (
+        3,
+        10,
+        3,
+        1,
+        32,
+    )
+    assert bool(row["complementary"]) and bool(row["wider"]) and row["balance"] == pytest.approx(24 / 18)
+
+
+def test_reference_row_is_the_baseline() -> None:
+    df = igcv1_rows()
+    base = df[df["baseline"] == True]  # noqa: E712
+    assert base["key"].tolist() == ["net-cifar-plain-20-conv-c18k3"]
+    assert base["params_ratio"].tolist() == [1.0]
+    conv = df[df["family"] == "conv"]
+    assert conv["width"].tolist() == list(range(1, 19))  # every regular width up to the budget's own
+
+
+def brute_force_igc1(depth: int, tol: float) -> set[str]:
+    """Every (L, M), L >= 2, balance <= tol, whose whole network fits the RegConv-W18 budget."""
+    budget = network_cost(f"net-cifar-plain-{depth}-conv-c18k3")[0]
+    keys = set()
+    for width in range(2, 200):
+        for L in range(2, width + 1):
+            M, rest = divmod(width, L)
+            if rest or max(9 * M, L) / min(9 * M, L) > tol:
+                continue
+            key = f"net-cifar-plain-{depth}-igc1-L{L}M{M}-c{width}k3"
+            if network_cost(key)[0] <= budget:
+                keys.add(key)
+    return keys
+
+
+@pytest.mark.parametrize("tol", [2.0, math.inf])
+def test_igc1_rows_are_complete(tol: float) -> None:
+    df = frame(net_spec("cifar-plain-8", family=("igc1",), budget="conv", balance_tol=tol))
+    assert set(df["key"]) == brute_force_igc1(8, tol)
+    assert df["key"].is_unique
+
+
+def test_widest_keeps_the_widest_network_per_L() -> None:
+    df = frame(net_spec("cifar-plain-20", family=("igc1",), budget="conv", widest=True, balance_tol=math.inf))
+    assert df["L"].is_unique
+    budget = REGCONV_W18_D20
+    for L, M in zip(df["L"], df["M"], strict=True):
+        assert network_cost(f"net-cifar-plain-20-igc1-L{L}M{M}-c{L * M}k3")[0] <= budget
+        assert network_cost(f"net-cifar-plain-20-igc1-L{L}M{M + 1}-c{L * (M + 1)}k3")[0] > budget
+
+
+def test_macs_budget_and_explicit_widths() -> None:
+    df = frame(net_spec("cifar-resnet-8", family=("igc1",), macs_max=2e6, balance_tol=math.inf))
+    assert len(df) > 0 and (df["macs"] <= 2e6).all()
+    fixed = frame(net_spec("cifar-resnet-8", family=("conv", "igc1"), channels=(16, 32)))
+    assert set(fixed["width"]) == {16, 32}
+    assert fixed[fixed["family"] == "conv"]["key"].tolist() == [
+        "net-cifar-resnet-8-conv-c16k3",
+        "net-cifar-resnet-8-conv-c32k3",
+    ]
+
+
+def test_imagenet_and_mobilenet_networks() -> None:
+    df = frame(net_spec("resnet18", family=("igc1",), channels=(64,), input_size=224, balance_tol=math.inf))
+    assert "net-resnet18-igc1-L4M16-c64k3" in set(df["key"])
+    assert (df["out_channels"] == 1000).all() and (df["input_size"] == 224).all()
+    mb = frame(net_spec("mobilenetv2-d", family=("igc3",), params_max=3.505e6, expansion=(6,), input_size=224))
+    assert "net-mobilenetv2-d-igc3-t6G2x2-c32k3" in set(mb["key"])  # IGCV3-D fits MobileNetV2-1.0's params
+    assert (mb["params"] <= 3.505e6).all() and (mb["t"] == 6).all()
+
+
+def test_lego_network_knobs() -> None:
+    df = frame(net_spec("vgg16", family=("lego",), channels=(64,)))
+    assert "net-vgg16-lego-o2m32-c64k3" in set(df["key"])  # LegoNet's o = 2, m = 0.5·n
+    assert set(64 // df["m"]) <= {2, 4, 8, 16, 32, 64}
+    assert df["acceleration"].all() and df["compression"].all()
+
+
+FAMILIES = ("conv", "group", "dwsep", "igc1", "igc2", "igc3", "lego")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_row_builds_to_its_counts(family: str) -> None:
+    spec = net_spec("cifar-resnet-8", family=(family,), channels=(8,), balance_tol=math.inf)
+    chunks = list(network_rows(spec))
+    assert [c["family"] for c in chunks] == [family]
+    rows = chunks[0]
+    for i in sorted({0, rows["key"].size - 1}):
+        key = str(rows["key"][i])
+        assert parse_network_key(key).key == key
+        assert key.startswith(f"net-cifar-resnet-8-{family}-")
+        assert count(build_network_key(key), 3, 32) == (int(rows["params"][i]), int(rows["macs"][i]))
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (net_spec("cifar-plain-21"), "depth 21 is invalid"),
+        (net_spec("mobilenetv2", family=("igc1",)), "takes the block families igc3"),
+        (net_spec("cifar-plain-20", budget="conv", channels=(16, 18)), "at most one -c"),
+        (net_spec("cifar-plain-20", in_channels=(16,), out_channels=(16,)), "not --in-channels"),
+        (net_spec("vgg16", family=("group",), budget="conv"), "base widths above 4096"),
+        (Spec(extra={"network": ""}), "no network given"),
+    ],
+)
+def test_spec_errors(spec: Spec, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        list(network_rows(spec))
+
+
+def test_build_network_key_rejects_block_keys() -> None:
+    with pytest.raises(ConfigError, match="malformed network key"):
+        build_network_key("igc1-L8M8-c64k3")
+
+
+# ---------------------------------------------------------------- presets
+
+
+@pytest.mark.parametrize("path", NETWORK_PRESETS, ids=lambda p: p.stem)
+def test_network_presets(path: Path) -> None:
+    raw = tomllib.loads(path.read_text())
+    assert raw.get("question")
+    keys = (*MEASURE_KEYS, "network")
+    spec = make_spec(load_preset(path.stem, extra_keys=keys), extra_keys=keys)
+    df = frame(spec)
+    assert len(df) >= 1 and df["key"].is_unique
+    assert set(df["family"]) <= set(raw["family"])
+    if spec.params_max is not None:
+        assert (df["params"] <= spec.params_max).all()
+    if spec.budget == "conv":
+        assert (df["params_ratio"] <= 1.0).all()
+
+
+def test_presets_ask_the_papers_questions() -> None:
+    assert len(NETWORK_PRESETS) >= 4
+    keys = (*MEASURE_KEYS, "network")
+    spec = make_spec(load_preset("igcv1-cifar-net", extra_keys=keys), extra_keys=keys)
+    assert "net-cifar-plain-20-igc1-L24M2-c48k3" in set(frame(spec)["key"])
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def test_search_measures_whole_networks(tmp_path: Path) -> None:
+    spec = net_spec("cifar-plain-5", name="net", family=("conv", "igc1"), budget="conv", widest=True)
+    result = run_search(spec, FAST, tmp_path)
+    rows = result.rows
+    n = rows["key"].size
+    assert n >= 3
+    assert rows["count_ok"].tolist() == [1] * n  # analytic == fvcore on every whole network
+    assert (rows["params_measured"] == rows["params"]).all() and (rows["macs_measured"] == rows["macs"]).all()
+    assert np.isfinite(rows["latency_ms"]).all()
+    assert sorted(rows["rank"].tolist()) == list(range(1, n + 1))
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert {r["key"] for r in saved} == set(rows["key"].tolist())
+    assert all(r["key"].startswith("net-cifar-plain-5-") and r["in_channels"] == 3 for r in saved)
+    config = json.loads((tmp_path / "configs" / "net-cifar-plain-5-conv-c18k3.json").read_text())
+    assert config["config"] == {"network_key": "net-cifar-plain-5-conv-c18k3"}
+
+
+def test_api_search_on_a_network_spec() -> None:
+    spec = net_spec("cifar-resnet-8", family=("igc1",), channels=(8,), balance_tol=math.inf)
+    df = api_search(spec=spec, measure={"latency": False})
+    assert set(df["key"]) == {
+        "net-cifar-resnet-8-igc1-L2M4-c8k3",
+        "net-cifar-resnet-8-igc1-L4M2-c8k3",
+        "net-cifar-resnet-8-igc1-L8M1-c8k3",
+    }
+    assert df["count_ok"].all()
+
+
+def test_cli_search_network(tmp_path: Path) -> None:
+    # -c 18: the reference RegConv-W18 network whose params are the budget; the IGC width is free
+    args = ["search", "--network", "cifar-plain-5", "-c", "18", "--family", "igc1", "--budget", "conv", "--widest"]
+    args += ["--rounds", "1", "--batch", "1", "--min-time", "0.001", "--format", "json", "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert rows and all(r["count_ok"] for r in rows)
+    assert all(r["input_size"] == 32 and r["out_channels"] == 10 for r in rows)
+    budget = network_cost("net-cifar-plain-5-conv-c18k3")[0]
+    assert all(r["params"] <= budget and r["key"].startswith("net-cifar-plain-5-igc1-") for r in rows)
+    assert len({r["L"] for r in rows}) == len(rows)  # --widest: one network per L
