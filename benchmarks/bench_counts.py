@@ -15,10 +15,10 @@ import itertools
 import time
 
 import torch
-from igcsearch.build import build
-from igcsearch.counting import count
 
 import igcsearch
+from igcsearch.builder import build
+from igcsearch.counting import count
 from igcsearch.errors import ConfigError
 from igcsearch.registry import get_family, names
 

@@ -18,10 +18,10 @@ import sys
 import time
 
 import torch
-from igcsearch.build import build
-from igcsearch.counting import count
 
 import igcsearch
+from igcsearch.builder import build
+from igcsearch.counting import count
 
 
 def naive(df) -> tuple[float, set]:

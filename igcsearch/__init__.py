@@ -14,13 +14,13 @@ __version__ = "0.1.0"
 _API = {
     "enumerate": ("igcsearch.api", "enumerate_space"),
     "enumerate_space": ("igcsearch.api", "enumerate_space"),
-    "build": ("igcsearch.build", "build"),
+    "build": ("igcsearch.builder", "build"),
     "parse_key": ("igcsearch.config", "parse_key"),
     "from_dict": ("igcsearch.config", "from_dict"),
     "get_family": ("igcsearch.registry", "get_family"),
     "make_spec": ("igcsearch.spec", "make_spec"),
     "search": ("igcsearch.api", "search"),
-    "load_results": ("igcsearch.search", "load_results"),
+    "load_results": ("igcsearch.pipeline", "load_results"),
 }
 
 

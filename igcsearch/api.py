@@ -59,7 +59,7 @@ def search(
     from pathlib import Path
 
     from .measure import MeasureOptions
-    from .search import run_search
+    from .pipeline import run_search
 
     spec = spec_from(spec, preset, **options)
     result = run_search(spec, MeasureOptions(**(measure or {})), Path(out) if out else None)

@@ -260,20 +260,26 @@ def search(
         ),
     ] = None,
     network: Annotated[
-        str | None, typer.Option("--network", help="Search whole networks (see `igcsearch networks`), e.g. cifar-plain-20.")
+        str | None,
+        typer.Option("--network", help="Search whole networks (see `igcsearch networks`), e.g. cifar-plain-20."),
     ] = None,
     backend: Annotated[
-        str | None, typer.Option("--backend", help="local (this process) or ray (pip install 'igcsearch[ray]'). [default: local]")
+        str | None,
+        typer.Option("--backend", help="local (this process) or ray (pip install 'igcsearch[ray]'). [default: local]"),
     ] = None,
     address: Annotated[
         str | None, typer.Option("--address", help="Ray cluster address (`ray start --head`); none starts a local Ray.")
     ] = None,
     store: Annotated[
-        Path | None, typer.Option("--store", help="SQLite results store, shareable across runs. [default: OUT/results.sqlite]")
+        Path | None,
+        typer.Option("--store", help="SQLite results store, shareable across runs. [default: OUT/results.sqlite]"),
     ] = None,
-    fresh: Annotated[bool | None, typer.Option("--fresh", help="Measure again even what the store already has.")] = None,
+    fresh: Annotated[
+        bool | None, typer.Option("--fresh", help="Measure again even what the store already has.")
+    ] = None,
     plot: Annotated[
-        bool | None, typer.Option("--plot", help="Draw tradeoff.png/svg: MACs vs latency, params vs MACs (needs matplotlib).")
+        bool | None,
+        typer.Option("--plot", help="Draw tradeoff.png/svg: MACs vs latency, params vs MACs (needs matplotlib)."),
     ] = None,
     fmt: Format = "table",
     out: Annotated[

@@ -70,7 +70,7 @@ def runs_report(
     plot: Annotated[bool, typer.Option("--plot", help="Also draw tradeoff.png/svg (needs matplotlib).")] = False,
 ) -> None:
     """Rebuild a run's results.csv/md/json (and plots) from the store, measuring nothing."""
-    from .search import report_run
+    from .pipeline import report_run
 
     with _open(store):
         pass

@@ -511,7 +511,7 @@ def convert(
     is ``--budget conv`` plus the conv's MACs. The example input (1, in_channels, input_size,
     input_size) finds each layer's input size; the model's output shape is checked unchanged.
     """
-    from .build import build
+    from .builder import build
     from .config import parse_key
     from .registry import get_family
 

@@ -222,7 +222,7 @@ def count_config(cfg: Any, input_size: int, **opts: Any) -> dict[str, Any]:
     Returns params_measured, macs_measured, count_ok (both equal, exactly), params, macs
     (analytic, from the family's ``layers``).
     """
-    from .build import build
+    from .builder import build
     from .cost import columns, totals
     from .registry import get_family
 

@@ -3,7 +3,7 @@
 A results directory (what ``igcsearch search`` writes: ``results.json``, ``configs/``,
 ``results.sqlite``) is read back, rows are selected (the top N in rank order, the Pareto
 rows, or given keys) and each is written as ``<out>/<key>.json`` in the record format of
-:func:`igcsearch.search.export_record`: ``schema_version``, ``igcsearch_version``, ``key``,
+:func:`igcsearch.pipeline.export_record`: ``schema_version``, ``igcsearch_version``, ``key``,
 ``family``, ``config`` (the knobs and geometry, or ``{"network_key": …}`` for a network
 row), ``input_size``, analytic ``counts`` and the ``spec`` the row came from.
 ``igcsearch.build(path)`` (or :func:`build_record` here) turns a record back into a module.
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, IgcSearchError
-from .search import NETWORK_PREFIX, SCHEMA_VERSION, export_record, spec_from_dict
+from .pipeline import NETWORK_PREFIX, SCHEMA_VERSION, export_record, spec_from_dict
 
 RECORD_FIELDS = ("key", "family", "input_size", "params", "macs", "acts")
 
@@ -84,8 +84,8 @@ def export_configs(
     keys: list[str] | None = None,
 ) -> list[tuple[dict[str, Any], Path]]:
     """Write one ``<out>/<key>.json`` record per selected row; returns (record, path) pairs."""
+    from .pipeline import load_results
     from .report import atomic_open
-    from .search import load_results
 
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
@@ -169,6 +169,6 @@ def build_record(source: str | Path | dict[str, Any], **opts: Any) -> Any:
         from .networks import build_network_key
 
         return build_network_key(key, **opts)
-    from .build import build
+    from .builder import build
 
     return build(config, **opts)

@@ -165,7 +165,7 @@ SEARCH_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
 
 def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
     """`igcsearch search`: progress on stderr, results directory, table or stdout format."""
-    from .search import RESULT_FIELDS, default_out, describe, run_search
+    from .pipeline import RESULT_FIELDS, default_out, describe, run_search
 
     check_format(fmt)
     opts = measure_options(spec)
@@ -208,7 +208,10 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
     else:
         write([result.rows], sys.stdout, fmt, fields=RESULT_FIELDS)
     n = result.rows["key"].size
-    print(f"measured {result.measured} candidates, {n - result.measured} taken from the store {store or out / 'results.sqlite'}", file=sys.stderr)
+    print(
+        f"measured {result.measured} candidates, {n - result.measured} taken from the store {store or out / 'results.sqlite'}",
+        file=sys.stderr,
+    )
     print(f"wrote {out}/results.csv, results.md, results.json and configs/", file=sys.stderr)
     if result.interrupted:
         print("interrupted: the files hold what finished", file=sys.stderr)
@@ -289,7 +292,7 @@ def emit_show(key: str, input_size: int, impl: str | None) -> None:
             )
             if name in family.conditions:
                 console.print(f"  [dim]{'':14s} {family.conditions[name]}[/dim]")
-    from .build import build
+    from .builder import build
 
     console.print("module:")
     console.print(str(build(cfg, **({"impl": impl} if impl else {}))), markup=False, highlight=False)

@@ -26,7 +26,7 @@ def measure_one(
     """Build, count and time one candidate (runs inside a Ray task, or locally)."""
     from .counting import count
     from .measure import MeasureOptions, latency, peak_memory, prepare
-    from .search import build_key
+    from .pipeline import build_key
 
     mo = MeasureOptions(**opts)
     out: dict[str, Any] = {"key": key, "input_size": input_size, "error": "", "samples": []}

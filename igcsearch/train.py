@@ -241,7 +241,7 @@ def make_model(source: str, data: Dataset, weights: str | None = None) -> tuple[
 
         built = build_record({"config": {"network_key": source}}) if source.startswith("net-") else None
         if built is None:
-            from .build import build
+            from .builder import build
 
             built = build(source)
         key, where = source, None

@@ -22,7 +22,7 @@ from torch import nn
 
 import igcsearch
 from igcsearch.blocks import IMPLS, mix_bcast
-from igcsearch.build import build
+from igcsearch.builder import build
 from igcsearch.config import parse_key
 from igcsearch.counting import CountError, count, count_config, flop_count_analysis, handles, input_shape
 from igcsearch.errors import ConfigError

@@ -19,8 +19,8 @@ from igcsearch.counting import count
 from igcsearch.errors import ConfigError, SpecError
 from igcsearch.measure import MeasureOptions
 from igcsearch.networks import build_network_key, network_cost, network_rows, parse_network_key
+from igcsearch.pipeline import run_search
 from igcsearch.report import to_frame
-from igcsearch.search import run_search
 from igcsearch.space import widen
 from igcsearch.spec import Spec, load_preset, make_spec
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import igcsearch
 from igcsearch.cli import app
-from igcsearch.search import MEASURED_FIELDS, RESULT_FIELDS
+from igcsearch.pipeline import MEASURED_FIELDS, RESULT_FIELDS
 from igcsearch.space import ROW_FIELDS
 
 FAST = ["--rounds", "2", "--min-time", "0.001", "--warmup", "1"]
@@ -25,7 +25,9 @@ def run(*args: str) -> Any:
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
     out = tmp_path_factory.mktemp("search")
-    result = run("search", "-c", "16", "--family", "conv,igc1,igc2,dwsep,lego", "--params-max", "1.5K", *FAST, "--out", str(out))
+    result = run(
+        "search", "-c", "16", "--family", "conv,igc1,igc2,dwsep,lego", "--params-max", "1.5K", *FAST, "--out", str(out)
+    )
     return result, out
 
 
@@ -93,7 +95,9 @@ def test_markdown_header_states_spec_convention_environment(results: tuple[Any, 
 
 
 def test_terminal_table_and_stdout_formats(tmp_path: Path) -> None:
-    result = run("search", "-c", "8", "--family", "conv,igc1", "--balance-tol", "inf", *FAST, "--out", str(tmp_path / "a"))
+    result = run(
+        "search", "-c", "8", "--family", "conv,igc1", "--balance-tol", "inf", *FAST, "--out", str(tmp_path / "a")
+    )
     assert result.exit_code == 0, result.output
     assert "counts verified against fvcore: 4 of 4 exact" in result.output
     assert "conv-c8k3" in result.output
@@ -160,9 +164,9 @@ def test_cuda_unavailable_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_python_api_search_returns_ranked_frame(tmp_path: Path) -> None:
-    from igcsearch.api import search
+    import igcsearch.pipeline
 
-    df = search(channels=8, family="conv,igc1", balance_tol="inf", measure={"rounds": 2, "min_time": 0.001})
+    df = igcsearch.search(channels=8, family="conv,igc1", balance_tol="inf", measure={"rounds": 2, "min_time": 0.001})
     assert list(df["rank"]) == [1, 2, 3, 4]
     assert bool(df["count_ok"].all())
     assert set(df["key"]) == {"conv-c8k3", "igc1-L2M4-c8k3", "igc1-L4M2-c8k3", "igc1-L8M1-c8k3"}

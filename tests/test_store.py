@@ -169,13 +169,28 @@ def test_plot_is_written_and_linked(tmp_path: Path) -> None:
     image = matplotlib.image.imread(tmp_path / "tradeoff.png")
     assert image.shape[:2] == (572, 1430)  # 13 x 5.2 inches at 110 dpi
     assert (tmp_path / "tradeoff.svg").read_text().lstrip().startswith("<?xml")
-    assert "![MACs vs latency and params vs MACs, Pareto front in red](tradeoff.png)" in (tmp_path / "results.md").read_text()
+    assert (
+        "![MACs vs latency and params vs MACs, Pareto front in red](tradeoff.png)"
+        in (tmp_path / "results.md").read_text()
+    )
 
 
 @pytest.mark.slow
 def test_ray_backend_gives_the_local_rows(tmp_path: Path) -> None:
     pytest.importorskip("ray")
-    args = ["search", "-c", "8", "--family", "conv,igc1,dwsep", "--rounds", "2", "--min-time", "0.001", "--format", "json"]
+    args = [
+        "search",
+        "-c",
+        "8",
+        "--family",
+        "conv,igc1,dwsep",
+        "--rounds",
+        "2",
+        "--min-time",
+        "0.001",
+        "--format",
+        "json",
+    ]
     local = cli(*args, "--out", str(tmp_path / "local"))
     env = {**os.environ, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
     ray = cli(*args, "--backend", "ray", "--out", str(tmp_path / "ray"), env=env)

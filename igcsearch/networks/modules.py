@@ -85,7 +85,7 @@ def to_module(layer: Any, **opts: Any) -> nn.Module:
     if isinstance(layer, ConvBN):
         return ConvBNAct(layer)
     if isinstance(layer, Block):
-        from ..build import build
+        from ..builder import build
 
         module = build(block_config(layer), **opts)
         if not layer.relu and layer.family != "igc3":

@@ -295,7 +295,7 @@ def build_key(key: str, build_opts: dict[str, Any]) -> tuple[Any, int]:
         from .networks import build_network_key
 
         return build_network_key(key, **build_opts), 3
-    from .build import build
+    from .builder import build
 
     cfg = parse_key(key)
     return build(cfg, **build_opts), cfg.in_channels

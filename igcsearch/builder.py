@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +34,7 @@ def unwrap(data: Any, where: str) -> Any:
     """The config dict of an export record (checking its ``schema_version``), or ``data`` itself."""
     if not (isinstance(data, dict) and isinstance(data.get("config"), dict)):
         return data
-    from .search import SCHEMA_VERSION
+    from .pipeline import SCHEMA_VERSION
 
     version = data.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
@@ -96,7 +94,7 @@ def build(spec: Any, **opts: Any) -> Any:
 
     net = network_key(spec)
     if net is not None:
-        from .search import NETWORK_PREFIX
+        from .pipeline import NETWORK_PREFIX
 
         if not net.startswith(NETWORK_PREFIX):
             raise ConfigError(f"network_key {net!r} must start with {NETWORK_PREFIX!r}")
@@ -113,16 +111,3 @@ def build(spec: Any, **opts: Any) -> Any:
     if family.build is None:
         raise ConfigError(f"family {cfg.family!r} has no torch module")
     return family.build(cfg, **opts)
-
-
-class _CallableModule(types.ModuleType):
-    """``igcsearch.build`` is both this module and the function: once ``igcsearch.build``
-    (the module) is imported, Python binds the package attribute to the module, shadowing
-    the lazy public function; making the module callable keeps ``igcsearch.build(spec)``
-    working either way."""
-
-    def __call__(self, spec: Any, **opts: Any) -> Any:
-        return build(spec, **opts)
-
-
-sys.modules[__name__].__class__ = _CallableModule
