@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import SpecError
 from .report import CONVENTION, atomic_open, format_for, md_header, select, write
-from .space import ROW_FIELDS, Chunk, chunks, validate, widen
+from .space import ROW_FIELDS, Chunk, chunks, take, validate, widen
 from .spec import Spec
 
 TERMINAL_ROWS = 30
@@ -206,7 +206,7 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
         cols = [c for c in SEARCH_COLUMNS if c[0] != "error" or (result.rows["error"] != "").any()]
         print_table(shown, n, f"igcsearch search: {spec.name}", spec.describe(), cols, notes)
     else:
-        write([result.rows], sys.stdout, fmt, fields=RESULT_FIELDS)
+        write([take(result.rows, np.arange(min(spec.top or n, n)))], sys.stdout, fmt, fields=RESULT_FIELDS)
     n = result.rows["key"].size
     print(
         f"measured {result.measured} candidates, {n - result.measured} taken from the store {store or out / 'results.sqlite'}",

@@ -19,7 +19,7 @@ from .config import parse_key
 from .errors import SpecError
 from .measure import MeasureOptions, check_device, environment, latency, latency_stats, peak_memory, prepare, threads
 from .report import atomic_open, md_header, select, to_frame, write
-from .space import ROW_FIELDS, Chunk, chunks, sort_rows, take
+from .space import ROW_FIELDS, Chunk, chunks, sort_rows
 from .spec import SORT_ROW_FIELDS, Spec
 
 MEASURED_FIELDS = (
@@ -140,8 +140,6 @@ def run_search(
     finally:
         if store is not None:
             store.close()
-    if spec.top is not None and not (spec.sort and spec.sort.lstrip("-") in SORT_ROW_FIELDS):
-        result.rows = take(result.rows, np.arange(min(spec.top, result.rows["key"].size)))
     if out is not None:
         result.files = write_results(result, spec, opts, out, plot)
     return result
