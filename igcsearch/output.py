@@ -206,6 +206,7 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
         cols = [c for c in SEARCH_COLUMNS if c[0] != "error" or (result.rows["error"] != "").any()]
         print_table(shown, n, f"igcsearch search: {spec.name}", spec.describe(), cols, notes)
     else:
+        n = result.rows["key"].size
         write([take(result.rows, np.arange(min(spec.top or n, n)))], sys.stdout, fmt, fields=RESULT_FIELDS)
     n = result.rows["key"].size
     print(
