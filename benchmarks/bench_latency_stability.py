@@ -35,12 +35,12 @@ def worker(method: str, keys: list[str], threads: int, rounds: int) -> list[floa
     import torch
 
     import igcsearch
-    from igcsearch.measure import MeasureOptions, latency, prepare
+    from igcsearch.measure import MeasureOptions, latency, latency_stats, prepare
 
     opts = MeasureOptions(threads=threads, rounds=rounds)
     prepared = [prepare(igcsearch.build(k), igcsearch.parse_key(k).in_channels, 32, opts) for k in keys]
     if method == "igcsearch":
-        return [s["latency_ms"] for s in latency(prepared, opts)]
+        return [latency_stats(row)["latency_ms"] for row in latency(prepared, opts)]
     torch.set_num_threads(threads)
     out = []
     for module, x in prepared:  # the naive loop: no warm-up, no interleaving, mean of 30
