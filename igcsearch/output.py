@@ -167,8 +167,11 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
     """`igcsearch search`: progress on stderr, results directory, table or stdout format."""
     from .pipeline import RESULT_FIELDS, default_out, describe, run_search
 
+    from .measure import check_device
+
     check_format(fmt)
     opts = measure_options(spec)
+    check_device(opts)  # before the progress bar starts
     out = out or default_out(spec)
     build_opts = {"impl": spec.extra["impl"]} if spec.extra.get("impl") else {}
     with _progress() as progress:
