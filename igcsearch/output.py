@@ -165,9 +165,8 @@ SEARCH_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
 
 def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
     """`igcsearch search`: progress on stderr, results directory, table or stdout format."""
-    from .pipeline import RESULT_FIELDS, default_out, describe, run_search
-
     from .measure import check_device
+    from .pipeline import RESULT_FIELDS, default_out, describe, run_search
 
     check_format(fmt)
     opts = measure_options(spec)
