@@ -66,15 +66,20 @@ def _looks_like_path(text: str) -> bool:
     return text.endswith(".json") or "/" in text or "\\" in text or Path(text).is_file()
 
 
-def _from_file(path: Path) -> BlockConfig:
+def read_json(path: Path, where: str) -> Any:
+    """Parsed JSON of a file, every failure a one-line ConfigError naming ``where``."""
     if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
+        raise ConfigError(f"{where} does not exist")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {str(path)!r}: {exc}") from None
+        raise ConfigError(f"cannot read {where}: {exc}") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid JSON: {exc}") from None
+        raise ConfigError(f"{where} is not valid JSON: {exc}") from None
+
+
+def _from_file(path: Path) -> BlockConfig:
+    data = read_json(path, f"config file {str(path)!r}")
     data = unwrap(data, f"config file {str(path)!r}")
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a config object or an object with a 'config' field")

@@ -124,16 +124,11 @@ def read_record(source: str | Path | dict[str, Any]) -> dict[str, Any]:
     """
     where = "config"
     if not isinstance(source, dict):
+        from .builder import read_json
+
         path = Path(source)
         where = f"config file {str(path)!r}"
-        if not path.is_file():
-            raise ConfigError(f"{where} does not exist")
-        try:
-            source = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read {where}: {exc}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{where} is not valid JSON: {exc}") from None
+        source = read_json(path, where)
     if not isinstance(source, dict):
         raise ConfigError(f"{where} must hold a JSON object")
     if "family" in source and "config" not in source:
