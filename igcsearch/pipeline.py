@@ -393,13 +393,18 @@ def export_record(key: str, rows: Chunk, spec: Spec) -> dict[str, Any]:
 
 
 def describe(opts: MeasureOptions) -> str:
-    """One line on how latency was measured."""
+    """One line on how latency (and peak memory) was measured."""
+    memory = (
+        "peak_mem_bytes measured (max_memory_allocated)"
+        if opts.device == "cuda"
+        else "peak_mem_bytes ESTIMATED on CPU (params + input + every conv output of the batch)"
+    )
     if not opts.latency:
-        return "counts only (--no-latency)"
+        return f"counts only (--no-latency); {memory}"
     return (
         f"{opts.device}, {opts.threads} thread(s), batch {opts.batch}, {opts.memory_format}, {opts.dtype}; "
         f"{opts.warmup} warm-up calls, {opts.rounds} interleaved rounds of Timer.timeit (about "
-        f"{opts.min_time * 1e3:g} ms each); latency = median of the round means, IQR and min of them"
+        f"{opts.min_time * 1e3:g} ms each); latency = median of the round means, IQR and min of them; {memory}"
     )
 
 
