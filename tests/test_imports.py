@@ -26,7 +26,7 @@ print("torch" in sys.modules)
         ["families"],
         ["presets"],
         ["reproduce", "igcv1-cifar", "--format", "json"],
-    ],  # fmt: skip
+    ],
     ids=lambda a: " ".join(a),
 )
 def test_light_commands_never_import_torch(args: list[str]) -> None:
