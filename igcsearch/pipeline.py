@@ -246,6 +246,8 @@ def _measure(
                     prepared[i] = prepare(module, in_channels, sizes[i], opts)
                     cols["peak_mem_bytes"][i] = peak_memory(*prepared[i], opts, int(rows["acts"][i]))[0]
                 except Exception as exc:  # a candidate that fails is reported; the search goes on
+                    if isinstance(exc.__context__, KeyboardInterrupt) or "KeyboardInterrupt" in str(exc):
+                        raise KeyboardInterrupt from exc  # Ctrl-C wrapped by torch's tracer: stop, not an error
                     cols["error"][i] = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 if hit is None:
                     commit_counts(i)

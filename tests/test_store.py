@@ -65,7 +65,9 @@ def test_interrupted_search_resumes_without_remeasuring(tmp_path: Path, referenc
     total = len(reference)
     code = _interrupt(tmp_path, sig, after=5)
     before = stored(tmp_path / "results.sqlite")
-    assert 0 < before < total, (before, total)
+    samples = stored(tmp_path / "results.sqlite", "samples")
+    # stopped part-way: while counting (some counts stored) or while timing (some samples missing)
+    assert 0 < before <= total and (before < total or samples < 2 * total), (before, samples, total)
     if sig == signal.SIGINT:
         assert code == 130  # Ctrl-C stops cleanly and keeps the files of what finished
         partial = json.loads((tmp_path / "results.json").read_text())
