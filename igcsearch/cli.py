@@ -86,7 +86,12 @@ ParamsMax = Annotated[
 ]
 MacsMax = Annotated[str | None, typer.Option("--macs-max", help="MAC budget, SI suffixes allowed: 37.7M, 2G.")]
 Budget = Annotated[
-    str | None, typer.Option("--budget", help="'conv': the params of the regular conv-BN-ReLU being replaced.")
+    str | None,
+    typer.Option(
+        "--budget",
+        help="'conv': the params of the regular conv-BN-ReLU being replaced; "
+        "'network' (with --network): the params of the network built with regular convs.",
+    ),
 ]
 Widest = Annotated[
     bool | None,
@@ -261,7 +266,11 @@ def search(
     ] = None,
     network: Annotated[
         str | None,
-        typer.Option("--network", help="Search whole networks (see `igcsearch networks`), e.g. cifar-plain-20."),
+        typer.Option(
+            "--network",
+            help="Search whole networks (see `igcsearch networks`), e.g. cifar-plain-20; "
+            "--stride and --in/--out-channels are refused (the layout fixes them).",
+        ),
     ] = None,
     backend: Annotated[
         str | None,

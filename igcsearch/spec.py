@@ -37,7 +37,7 @@ class Spec:
     family: tuple[str, ...] = ()  # empty: every registered family
     params_max: float | None = None
     macs_max: float | None = None
-    budget: str | None = None  # "conv": the params of the regular conv-BN-ReLU being replaced
+    budget: str | None = None  # "conv": the regular conv-BN-ReLU replaced; "network": the network with regular convs
     widest: bool = False  # per structure, keep the widest width that fits the budget
     balance_tol: float = 2.0  # igc1/igc2 rows need balance <= this; inf keeps all
     expansion: tuple[int, ...] = (1, 2, 3, 4, 5, 6)  # igc3's t values
@@ -134,10 +134,11 @@ def make_spec(options: dict[str, Any], *, extra_keys: tuple[str, ...] = ()) -> S
     for key in ("params_max", "macs_max"):
         if key in o:
             kw[key] = parse_si(o[key], _opt(key))
+    network = bool(o.get("network")) and "network" in extra_keys
     if "budget" in o:
-        if str(o["budget"]) != "conv":
-            raise SpecError(f"--budget must be 'conv' (the regular conv being replaced), got {o['budget']!r}")
-        kw["budget"] = "conv"
+        kw["budget"] = _budget(o["budget"], network)
+    if network and "stride" in o:
+        raise SpecError("--stride has no meaning with --network: the network's layout fixes every stride")
     if "widest" in o:
         kw["widest"] = _bool(o["widest"], "--widest")
     if "balance_tol" in o:
@@ -158,7 +159,27 @@ def make_spec(options: dict[str, Any], *, extra_keys: tuple[str, ...] = ()) -> S
         raise SpecError(f"--impl must be auto, fused or naive, got {extra['impl']!r}")
     spec = Spec(**kw, extra=extra)
     _check_consistency(spec, sort_fields=SORT_ROW_FIELDS if not extra_keys else None)
+    if network:
+        from .networks.rows import check_network_spec
+
+        check_network_spec(spec)  # network-mode options, before anything starts
     return spec
+
+
+def _budget(value: Any, network: bool) -> str:
+    """'conv' (block search) or 'network' (with --network, where 'conv' is an alias of it)."""
+    text = str(value)
+    if text not in ("conv", "network"):
+        raise SpecError(
+            "--budget must be 'conv' (the regular conv being replaced) or 'network' "
+            f"(with --network: the network built with regular convs), got {value!r}"
+        )
+    if text == "network" and not network:
+        raise SpecError(
+            "--budget network needs --network NAME (the network built with regular convs); "
+            "for a block use --budget conv"
+        )
+    return "network" if network else "conv"
 
 
 def _opt(key: str) -> str:
@@ -221,10 +242,12 @@ def _check_consistency(spec: Spec, sort_fields: tuple[str, ...] | None) -> None:
     network = bool(spec.extra.get("network"))
     if spec.widest:
         if spec.budget is None and spec.params_max is None and spec.macs_max is None:
-            raise SpecError("--widest needs a budget: --budget conv, --params-max or --macs-max")
+            raise SpecError(
+                "--widest needs a budget: --budget conv (--budget network with --network), --params-max or --macs-max"
+            )
         if spec.in_channels:
             raise SpecError("--widest searches square widths: use -c for the conv whose budget to match")
-        if spec.channels and spec.budget != "conv":
+        if spec.channels and spec.budget is None:
             raise SpecError(
                 "--widest: the width is free, so -c is only used with --budget conv (the conv whose params to match); drop -c or add --budget conv"
             )

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from network_refs import ref_mobilenet, ref_plain, ref_resnet18
 from typer.testing import CliRunner
 
 from igcsearch.api import search as api_search
@@ -39,7 +41,7 @@ def net_spec(network: str, **kw: Any) -> Spec:
 
 
 def igcv1_rows(depth: int = 20) -> Any:
-    return frame(net_spec(f"cifar-plain-{depth}", family=("conv", "igc1"), budget="conv"))
+    return frame(net_spec(f"cifar-plain-{depth}", family=("conv", "igc1"), budget="network"))
 
 
 # ---------------------------------------------------------------- the IGC-V1 paper's question
@@ -90,13 +92,13 @@ def brute_force_igc1(depth: int, tol: float) -> set[str]:
 
 @pytest.mark.parametrize("tol", [2.0, math.inf])
 def test_igc1_rows_are_complete(tol: float) -> None:
-    df = frame(net_spec("cifar-plain-8", family=("igc1",), budget="conv", balance_tol=tol))
+    df = frame(net_spec("cifar-plain-8", family=("igc1",), budget="network", balance_tol=tol))
     assert set(df["key"]) == brute_force_igc1(8, tol)
     assert df["key"].is_unique
 
 
 def test_widest_keeps_the_widest_network_per_L() -> None:
-    df = frame(net_spec("cifar-plain-20", family=("igc1",), budget="conv", widest=True, balance_tol=math.inf))
+    df = frame(net_spec("cifar-plain-20", family=("igc1",), budget="network", widest=True, balance_tol=math.inf))
     assert df["L"].is_unique
     budget = REGCONV_W18_D20
     for L, M in zip(df["L"], df["M"], strict=True):
@@ -152,9 +154,9 @@ def test_every_family_row_builds_to_its_counts(family: str) -> None:
     [
         (net_spec("cifar-plain-21"), "depth 21 is invalid"),
         (net_spec("mobilenetv2", family=("igc1",)), "takes the block families igc3"),
-        (net_spec("cifar-plain-20", budget="conv", channels=(16, 18)), "at most one -c"),
+        (net_spec("cifar-plain-20", budget="network", channels=(16, 18)), "at most one -c"),
         (net_spec("cifar-plain-20", in_channels=(16,), out_channels=(16,)), "not --in-channels"),
-        (net_spec("vgg16", family=("group",), budget="conv"), "base widths above 4096"),
+        (net_spec("vgg16", family=("group",), budget="network"), "base widths above 4096"),
         (Spec(extra={"network": ""}), "no network given"),
     ],
 )
@@ -182,7 +184,8 @@ def test_network_presets(path: Path) -> None:
     assert set(df["family"]) <= set(raw["family"])
     if spec.params_max is not None:
         assert (df["params"] <= spec.params_max).all()
-    if spec.budget == "conv":
+    if spec.budget is not None:
+        assert spec.budget == "network" and raw["budget"] == "network"
         assert (df["params_ratio"] <= 1.0).all()
 
 
@@ -197,7 +200,7 @@ def test_presets_ask_the_papers_questions() -> None:
 
 
 def test_search_measures_whole_networks(tmp_path: Path) -> None:
-    spec = net_spec("cifar-plain-5", name="net", family=("conv", "igc1"), budget="conv", widest=True)
+    spec = net_spec("cifar-plain-5", name="net", family=("conv", "igc1"), budget="network", widest=True)
     result = run_search(spec, FAST, tmp_path)
     rows = result.rows
     n = rows["key"].size
@@ -226,13 +229,126 @@ def test_api_search_on_a_network_spec() -> None:
 
 def test_cli_search_network(tmp_path: Path) -> None:
     # -c 18: the reference RegConv-W18 network whose params are the budget; the IGC width is free
-    args = ["search", "--network", "cifar-plain-5", "-c", "18", "--family", "igc1", "--budget", "conv", "--widest"]
+    args = ["search", "--network", "cifar-plain-5", "-c", "18", "--family", "igc1", "--budget", "network", "--widest"]
     args += ["--rounds", "1", "--batch", "1", "--min-time", "0.001", "--format", "json", "--out", str(tmp_path)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert rows and all(r["count_ok"] for r in rows)
     assert all(r["input_size"] == 32 and r["out_channels"] == 10 for r in rows)
-    budget = network_cost("net-cifar-plain-5-conv-c18k3")[0]
+    budget = ref_plain(5, 18, "conv")[0]
     assert all(r["params"] <= budget and r["key"].startswith("net-cifar-plain-5-igc1-") for r in rows)
     assert len({r["L"] for r in rows}) == len(rows)  # --widest: one network per L
+    alias = CliRunner().invoke(app, [*args[:8], "conv", *args[9:]])  # --budget conv: the same with --network
+    assert alias.exit_code == 0, alias.output
+    assert [(r["key"], r["params"]) for r in json.loads(alias.stdout)] == [(r["key"], r["params"]) for r in rows]
+
+
+def test_budget_network_means_the_regular_conv_network() -> None:
+    keys = (*MEASURE_KEYS, "network")
+    for budget in ("network", "conv"):
+        spec = make_spec({"network": "cifar-plain-8", "budget": budget, "family": "igc1"}, extra_keys=keys)
+        assert spec.budget == "network"
+        df = frame(spec)
+        budget_params = ref_plain(8, 18, "conv")[0]
+        assert len(df) > 0 and (df["params"] <= budget_params).all()
+        assert set(df["key"]) == brute_force_igc1(8, 2.0)
+
+
+@pytest.mark.parametrize("command", ["space", "search"])
+def test_budget_network_needs_a_network(command: str) -> None:
+    result = CliRunner().invoke(app, [command, "-c", "64", "--budget", "network"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "error: --budget network needs --network NAME (the network built with regular convs); for a block use --budget conv"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--network", "cifar-plain-8", "--stride", "2"], "--stride has no meaning with --network"),
+        (["--network", "cifar-plain-8", "--stride", "1"], "--stride has no meaning with --network"),
+        (["--network", "mobilenetv2-d", "-c", "64"], "keeps MobileNetV2-1.0's published widths (base width 32)"),
+        (
+            ["--network", "mobilenetv2", "--family", "conv,igc3"],
+            "takes the block families igc3; --family asked for conv",
+        ),
+        (["--network", "cifar-plain-8", "--in-channels", "8", "--out-channels", "8"], "not --in-channels"),
+    ],
+)
+def test_options_without_meaning_in_network_mode_are_refused(args: list[str], message: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["search", *args, "--no-latency", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: ") and message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_network_mode_honours_kernel_input_size_and_expansion() -> None:
+    k5 = frame(net_spec("cifar-plain-5", family=("igc1",), channels=(8,), kernel=(5,), balance_tol=math.inf))
+    assert set(k5["key"]) == {f"net-cifar-plain-5-igc1-L{L}M{8 // L}-c8k5" for L in (2, 4, 8)}
+    small = frame(net_spec("cifar-plain-5", family=("conv",), channels=(8,), input_size=16))
+    assert small["macs"].tolist() == [ref_plain(5, 8, "conv", size=16)[1]]
+    t3 = frame(net_spec("mobilenetv2", family=("igc3",), expansion=(3,), input_size=224))
+    assert set(t3["t"]) == {3}
+
+
+# ---------------------------------------------------------------- the reference network of MobileNetV2 layouts
+
+IGCV3_D = (1, 4, 6, 8, 6, 6, 1)
+
+
+def test_igcv3d_budget_and_ratios_are_against_mobilenetv2() -> None:
+    spec = net_spec("mobilenetv2-d", family=("igc3",), budget="network", expansion=(6,), input_size=224)
+    df = frame(spec).set_index("key")
+    mbv2 = ref_mobilenet()  # MobileNetV2-1.0, not MobileNetV2 units at IGCV3-D depth
+    igcv3d = ref_mobilenet(repeats=IGCV3_D, groups=(2, 2))
+    row = df.loc["net-mobilenetv2-d-igc3-t6G2x2-c32k3"]
+    assert (row["params"], row["macs"]) == igcv3d
+    assert row["params_ratio"] == pytest.approx(igcv3d[0] / mbv2[0])  # 0.996
+    assert row["macs_ratio"] == pytest.approx(igcv3d[1] / mbv2[1])  # 1.041
+    assert (df["params"] <= mbv2[0]).all() and not df["baseline"].any()
+
+
+def test_igcv3_preset_asks_against_mobilenetv2() -> None:
+    keys = (*MEASURE_KEYS, "network")
+    spec = make_spec(load_preset("igcv3-imagenet-net", extra_keys=keys), extra_keys=keys)
+    assert spec.budget == "network" and spec.params_max is None
+    df = frame(spec)
+    assert "net-mobilenetv2-d-igc3-t6G2x2-c32k3" in set(df["key"])
+    assert (df["params"] <= ref_mobilenet()[0]).all()
+
+
+# ---------------------------------------------------------------- igc1 width rules on ResNet-18
+
+
+def test_resnet18_enumerates_both_igc1_rules() -> None:
+    spec = net_spec("resnet18", family=("igc1",), channels=(8,), input_size=32, balance_tol=math.inf)
+    df = frame(spec)
+
+    def fits(L: int, rule: str) -> bool:  # every stage's first block needs C_in % L == 0
+        Ls = [L * 2**s if rule == "L" else L for s in range(4)]
+        return all((8 * 2 ** (s - 1)) % Ls[s] == 0 for s in range(1, 4))
+
+    expected = {f"net-resnet18-igc1-L{L}M{8 // L}-c8k3" for L in (2, 4, 8) if fits(L, "M")}
+    expected |= {f"net-resnet18-igc1-L{L}M{8 // L}-c8k3-Lx2" for L in (2, 4, 8) if fits(L, "L")}
+    assert set(df["key"]) == expected
+    assert "net-resnet18-igc1-L8M1-c8k3-Lx2" not in expected  # 8 % 16: stage 2 cannot take L = 16
+    for key in sorted(k for k in expected if k.endswith("-Lx2")):
+        L = int(re.search(r"-L(\d+)M", key)[1])
+        ref = ref_resnet18(8, (8, 16, 32, 64), Ls=(L, 2 * L, 4 * L, 8 * L), size=32)
+        row = df.set_index("key").loc[key]
+        assert (row["params"], row["macs"]) == ref == count(build_network_key(key), 3, 32)
+
+
+def test_imagenet_preset_reaches_igc_l100m2() -> None:
+    keys = (*MEASURE_KEYS, "network")
+    spec = make_spec(load_preset("igcv1-imagenet-net", extra_keys=keys), extra_keys=keys)
+    df = frame(spec).set_index("key")
+    key = "net-resnet18-igc1-L100M2-c200k3-Lx2"  # the paper's L100M2 rule and widths (stem 200 here, 100 there)
+    assert (df.loc[key, "L"], df.loc[key, "M"], df.loc[key, "width"]) == (100, 2, 200)
+    assert df.loc[key, "params"] == ref_resnet18(200, (200, 400, 800, 1600), Ls=(100, 200, 400, 800))[0]
+    assert df.loc[key, "params"] <= ref_resnet18(64, (64, 128, 256, 512))[0]
+    rule_l = df[df.index.str.endswith("-Lx2")]
+    assert (rule_l.loc[rule_l["L"] == 100, "M"] == 2).all()  # --widest: per (rule, L) only the widest

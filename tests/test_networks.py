@@ -271,3 +271,24 @@ def test_network_names() -> None:
     assert get_network("mobilenetv2").families == ("igc3",)
     with pytest.raises(ConfigError, match="choose from"):
         get_network("resnet50")
+
+
+# ---------------------------------------------------------------- depth
+
+
+def weight_layers(module: nn.Module) -> int:
+    """Convs and linear layers of a built network (one chain: MobileNetV2 has no projection shortcuts)."""
+    return sum(isinstance(m, nn.Conv2d | nn.Linear) for m in module.modules())
+
+
+@pytest.mark.parametrize(
+    ("name", "units", "first_unit_convs"),
+    [("mobilenetv2-1.0", (1, 2, 3, 4, 3, 3, 1), 2), ("igcv3-d", (1, 4, 6, 8, 6, 6, 1), 3)],
+)
+def test_mobilenet_depth_counts_weight_layers(name: str, units: tuple[int, ...], first_unit_convs: int) -> None:
+    # stem + 3 convs per unit (MobileNetV2's t = 1 unit has no expansion conv; IGCV3-D's keeps it) + last 1x1 + FC
+    depth = 1 + first_unit_convs + 3 * (sum(units) - 1) + 1 + 1
+    cfg = model_config(name)
+    assert cfg.depth == depth == weight_layers(build_network(cfg))
+    assert MODELS[name].depth == depth
+    assert (name, depth) in {("mobilenetv2-1.0", 53), ("igcv3-d", 99)}

@@ -81,6 +81,17 @@ class Block:
         """The family's condition columns for this block."""
         return get_family(self.family).check(self.columns(size))
 
+    def config(self) -> Any:
+        """The BlockConfig of a one-row block (validated by the family's config class)."""
+        fields: dict[str, Any] = {}
+        for name, value in self.cols.items():
+            arr = np.asarray(value)
+            if name == "K":
+                fields[name] = tuple(int(k) for k in arr.reshape(-1, arr.shape[-1])[0] if k > 0)
+            else:
+                fields[name] = int(arr.ravel()[0])
+        return get_family(self.family).config(**fields)
+
 
 @dataclass(frozen=True, eq=False)
 class Residual:

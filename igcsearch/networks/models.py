@@ -14,7 +14,7 @@ class Model:
 
     title: str
     key: str  # network key, or a template with {depth}
-    depth: int  # default depth
+    depth: int  # default depth (weight layers along the longest path; the network config's own depth)
 
 
 MODELS: dict[str, Model] = {
@@ -40,7 +40,7 @@ MODELS: dict[str, Model] = {
     ),
     "mobilenetv2-1.0": Model("MobileNetV2-1.0", "net-mobilenetv2-ref", 53),
     "igcv3-d": Model(
-        "IGCV3-D: MobileNetV2 widths, n = 1-4-6-8-6-6-1, G1 = G2 = 2", "net-mobilenetv2-d-igc3-t6G2x2-c32k3", 98
+        "IGCV3-D: MobileNetV2 widths, n = 1-4-6-8-6-6-1, G1 = G2 = 2", "net-mobilenetv2-d-igc3-t6G2x2-c32k3", 99
     ),
     "vgg16-lego": Model("LegoNet CIFAR VGG16, Lego convs o = 2, m = 0.5·n", "net-vgg16-lego-o2m32-c64k3", 16),
     "vgg16": Model("LegoNet CIFAR VGG16 with regular convs (the original)", "net-vgg16-conv-c64k3", 16),

@@ -14,7 +14,6 @@ from torch import Tensor, nn
 
 from ..blocks import conv2d
 from ..config import BlockConfig
-from ..registry import get_family
 from .layers import Block, ConvBN, Head, MaxPool, Residual
 
 
@@ -69,15 +68,7 @@ class Net(nn.Sequential):
 
 def block_config(layer: Block) -> BlockConfig:
     """The BlockConfig of a one-row Block layer (validated by the family's config)."""
-    cls = get_family(layer.family).config
-    fields: dict[str, Any] = {}
-    for name, value in layer.cols.items():
-        arr = np.asarray(value)
-        if name == "K":
-            fields[name] = tuple(int(k) for k in arr.reshape(-1, arr.shape[-1])[0] if k > 0)
-        else:
-            fields[name] = int(arr.ravel()[0])
-    return cls(**fields)
+    return layer.config()
 
 
 def to_module(layer: Any, **opts: Any) -> nn.Module:

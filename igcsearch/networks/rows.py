@@ -7,18 +7,22 @@ each into a whole network by the width rule (:func:`igcsearch.networks.zoo.stage
 for igc1, L fixed and M doubling per stage), prices all of them in one vectorised walk of
 the layer list, and keeps those within the network budget.
 
-- Widths: with a budget (``--params-max``, ``--macs-max`` or ``--budget conv``) the base
+- Widths: with a budget (``--params-max``, ``--macs-max`` or ``--budget network``) the base
   width is free: every width whose cheapest conceivable network fits is enumerated (``-c``
   then names the reference network's width). Without one, the base widths are ``-c`` (or
-  the network's default). The MobileNetV2 layouts keep their published widths.
-- ``--budget conv``: the params of the reference network, the same network built with
-  regular convs at the reference base width (MobileNetV2's own units for its layouts).
+  the network's default). The MobileNetV2 layouts keep their published widths (``-c`` other
+  than 32 is refused).
+- ``--budget network`` (``--budget conv`` is an alias): the params of the reference network
+  (:func:`igcsearch.networks.zoo.reference`): the same network built with regular convs at
+  the reference base width, or MobileNetV2-1.0 for both MobileNetV2 layouts.
   ``params_ratio``/``macs_ratio`` are against that network; ``baseline`` marks it.
 - Rows: ``in_channels`` 3, ``out_channels`` = classes, the kernel, stride 1, the input
   size, the prototype's knobs (igc1: L and the first-stage M), whole-network ``params``,
   ``macs``, ``acts``, and ``width`` (the base width). Condition columns: booleans hold for
   every family block of the network; ``balance`` is the first-stage (prototype) block's.
-- ``--widest``: per family structure (igc1: per L) only the widest network that fits.
+- igc1 width rules: the network's ``rules`` (ResNet-18: both "M doubles" and "L doubles",
+  whose keys end in ``-Lx2``; every other network: "M doubles").
+- ``--widest``: per family structure and rule (igc1: per L) only the widest network that fits.
 - Lego's network-level knobs are o and m = n/d for d | n, 2 <= d <= 64 (LegoNet's
   m = 0.5·n is d = 2); m/n stays fixed across stages.
 """
@@ -39,51 +43,73 @@ from ..space import FILTERS, Chunk, Options, blocks, concat
 from ..spec import Spec
 from .layers import Block, Residual, walk
 from .layers import blocks as family_blocks
-from .zoo import NETWORK_PREFIX, Network, Proto, get_network, network_layers, reference
+from .zoo import NETWORK_PREFIX, NetConfig, Network, Proto, get_network, network_layers, reference
 
 MAX_BASE_WIDTH = 4096  # a budget admitting wider base widths is refused (it would not finish)
 LEGO_RATIOS = 64  # lego at network level: m = n/d for d = 2 .. 64
+NETWORK_BUDGETS = ("network", "conv")  # --budget values meaning the reference network ("conv": alias)
 
 
 def network_rows(spec: Spec) -> Iterator[Chunk]:
     """One-family row chunks (with precomputed ``net-…`` keys) for ``spec.extra["network"]``."""
-    net = _network(spec.extra.get("network"))
+    net = check_network_spec(spec)
     families = [f for f in spec.families if f in net.families]
-    if not families:
-        raise SpecError(
-            f"network {net.name} takes the block families {', '.join(net.families)}; --family asked for {', '.join(spec.family)}"
-        )
-    if spec.in_channels or spec.out_channels:
-        raise SpecError("--network takes base widths with -c/--channels, not --in-channels/--out-channels")
-    budgeted = spec.params_max is not None or spec.macs_max is not None or spec.budget == "conv"
-    if budgeted and len(spec.channels) > 1:
-        raise SpecError("with a budget the base width is free; give at most one -c (the reference network's width)")
+    budgeted = _budgeted(spec)
     opts = Options(spec.balance_tol, spec.expansion)
-    ref_width = spec.channels[0] if len(spec.channels) == 1 else net.width
     for kernel in spec.kernel:
-        ref = reference(net.name, ref_width, kernel)
+        ref = reference_for(spec, kernel)
         ref_params, ref_macs, _ = ref.cost(spec.input_size)
         pmax = np.inf if spec.params_max is None else spec.params_max
         mmax = np.inf if spec.macs_max is None else spec.macs_max
-        if spec.budget == "conv":
+        if spec.budget in NETWORK_BUDGETS:
             pmax = min(pmax, ref_params)
         for name in families:
             family = get_family(name)
             widths = _widths(net, spec, name, kernel, pmax, mmax, budgeted)
-            parts = []
-            for geo in _geometries(widths, kernel, spec.input_size, family, opts):
-                rows = _rows(net, name, geo, kernel, spec.input_size, opts, pmax, mmax)
-                if rows["params"].size:
-                    parts.append(rows)
-            rows = concat(parts)
-            if rows is None:
-                continue
-            if spec.widest:
-                rows = _widest(name, rows)
-            rows["params_ratio"] = rows["params"] / ref_params
-            rows["macs_ratio"] = rows["macs"] / ref_macs
-            rows["baseline"] = rows["key"] == ref.key
-            yield rows
+            for rule in net.rules if name == "igc1" else ("M",):
+                parts = []
+                for geo in _geometries(widths, kernel, spec.input_size, family, opts):
+                    rows = _rows(net, name, geo, kernel, spec.input_size, opts, pmax, mmax, rule)
+                    if rows["params"].size:
+                        parts.append(rows)
+                rows = concat(parts)
+                if rows is None:
+                    continue
+                if spec.widest:
+                    rows = _widest(name, rows)
+                rows["params_ratio"] = rows["params"] / ref_params
+                rows["macs_ratio"] = rows["macs"] / ref_macs
+                rows["baseline"] = rows["key"] == ref.key
+                yield rows
+
+
+def reference_for(spec: Spec, kernel: int) -> NetConfig:
+    """The reference network of a network spec at one kernel size (budget and ratios)."""
+    net = _network(spec.extra.get("network"))
+    return reference(net.name, spec.channels[0] if len(spec.channels) == 1 else net.width, kernel)
+
+
+def _budgeted(spec: Spec) -> bool:
+    return spec.params_max is not None or spec.macs_max is not None or spec.budget in NETWORK_BUDGETS
+
+
+def check_network_spec(spec: Spec) -> Network:
+    """The spec's network; space options with no meaning for it are refused (``--stride``: make_spec)."""
+    net = _network(spec.extra.get("network"))
+    unsupported = [f for f in spec.family if f not in net.families]
+    if unsupported:
+        raise SpecError(
+            f"network {net.name} takes the block families {', '.join(net.families)}; --family asked for {', '.join(unsupported)}"
+        )
+    if spec.in_channels or spec.out_channels:
+        raise SpecError("--network takes base widths with -c/--channels, not --in-channels/--out-channels")
+    if net.fixed_width and spec.channels not in ((), (net.width,)):
+        raise SpecError(
+            f"network {net.name} keeps MobileNetV2-1.0's published widths (base width {net.width}); drop -c"
+        )
+    if _budgeted(spec) and len(spec.channels) > 1:
+        raise SpecError("with a budget the base width is free; give at most one -c (the reference network's width)")
+    return net
 
 
 def _network(name: Any) -> Network:
@@ -203,8 +229,9 @@ def _rows(
     opts: Options,
     pmax: float,
     mmax: float,
+    rule: str = "M",
 ) -> Chunk:
-    """Price every prototype of one geometry block as a whole network; keep what fits."""
+    """Price every prototype of one geometry block as a whole network (igc1: under ``rule``); keep what fits."""
     proto_cols = prototypes(family, geo, opts)
     knob_names = list(get_family(family).knobs)
     knobs = {k: proto_cols[k] for k in knob_names}
@@ -212,7 +239,7 @@ def _rows(
     n = width.size
     if n == 0:
         return {"params": np.zeros(0, dtype=np.int64)}
-    layers = network_layers(net, Proto(family, width, kernel, knobs))
+    layers = network_layers(net, Proto(family, width, kernel, knobs, rule=rule))
     params, macs, acts = (_column(v, n) for v in totals(walk(layers, size)[0]))
     proto_checks = get_family(family).check(proto_cols)
     checks = {k: np.broadcast_to(v, (n,)).copy() for k, v in proto_checks.items()}
@@ -228,7 +255,7 @@ def _rows(
         keep &= checks["balance"] <= opts.balance_tol
     proto_cols["params"] = params
     rows: Chunk = {
-        "key": network_keys(net.name, family, proto_cols),
+        "key": network_keys(net.name, family, proto_cols, rule),
         "family": family,
         "in_channels": np.full(n, 3, dtype=np.int64),
         "out_channels": np.full(n, net.classes, dtype=np.int64),
@@ -245,11 +272,12 @@ def _rows(
     return {k: (v[keep] if isinstance(v, np.ndarray) else v) for k, v in rows.items()}
 
 
-def network_keys(network: str, family: str, proto_cols: dict[str, np.ndarray]) -> np.ndarray:
-    """``net-<network>-<prototype key>`` for every row (the same text as ``NetConfig.key``)."""
+def network_keys(network: str, family: str, proto_cols: dict[str, np.ndarray], rule: str = "M") -> np.ndarray:
+    """``net-<network>-<prototype key>[-Lx2]`` for every row (the same text as ``NetConfig.key``)."""
     cols = dict(proto_cols)
     cols["family"] = family
-    return np.char.add(f"{NETWORK_PREFIX}{network}-", block_keys(cols).astype(str)).astype(object)
+    keys = np.char.add(f"{NETWORK_PREFIX}{network}-", block_keys(cols).astype(str))
+    return (np.char.add(keys, "-Lx2") if rule == "L" else keys).astype(object)
 
 
 def _column(value: Any, n: int) -> np.ndarray:

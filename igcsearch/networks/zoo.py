@@ -50,6 +50,7 @@ class Network:
     input_size: int  # native input side
     families: tuple[str, ...]  # block families the layout takes
     title: str
+    rules: tuple[str, ...] = ("M",)  # igc1 width rules network search enumerates (see RULES)
 
     @property
     def fixed_width(self) -> bool:
@@ -91,13 +92,14 @@ def get_network(name: str) -> Network:
         return Network(name, "cifar-resnet", depth, classes, 16, 32, ALL_FAMILIES, title)
     if name == "resnet18":
         title = "ImageNet ResNet-18 family: 7x7/2 stem, max pool, 4 stages x 2 basic units, GAP, FC-1000"
-        return Network(name, "resnet18", 18, 1000, 64, 224, ALL_FAMILIES, title)
+        # the IGC-V1 paper's ImageNet networks use both igc1 rules: L4M32/L16M16 ("M") and L100M2 ("L")
+        return Network(name, "resnet18", 18, 1000, 64, 224, ALL_FAMILIES, title, RULES)
     if name in ("mobilenetv2", "mobilenetv2-d"):
         deep = name.endswith("-d")
         n = "-".join(map(str, MBV2_D_REPEATS if deep else [r[2] for r in MBV2_TABLE]))
         title = f"MobileNetV2-1.0 layout (n = {n}){' as IGCV3-D' if deep else ''}: units are igc3, or 'ref' for MobileNetV2's own"
         units = sum(MBV2_D_REPEATS) if deep else sum(r[2] for r in MBV2_TABLE)
-        depth = 1 + 3 * units - 1 + 2  # stem, 3 convs per unit (2 in the t = 1 unit), last 1x1 conv, FC
+        depth = 1 + 3 * units + 2  # stem, 3 convs per igc3 unit (the t = 1 one too), last 1x1 conv, FC
         return Network(name, "mobilenetv2", depth, 1000, MBV2_STEM, 224, ("igc3",), title)
     if name == "vgg16":
         title = "LegoNet's CIFAR VGG16: 15 convs (the first regular), 5 max pools, GAP, FC-10"
@@ -154,6 +156,11 @@ class NetConfig:
         return get_network(self.network)
 
     @property
+    def depth(self) -> int:
+        """Weight layers along the longest path; MobileNetV2's own t = 1 unit has no expansion conv."""
+        return self.net.depth - (1 if self.block is None else 0)
+
+    @property
     def width(self) -> int:
         """Base (first-stage) width."""
         return MBV2_STEM if self.block is None else self.block.out_channels
@@ -207,17 +214,29 @@ def parse_network_key(key: str) -> NetConfig:
 
 
 def reference(network: str, width: int | None = None, kernel: int = 3) -> NetConfig:
-    """The network built with regular convs at ``width`` (the budget ``--budget conv`` means).
+    """The network ``--budget network`` and the ratios of network rows are measured against.
 
-    For the MobileNetV2 layouts it is MobileNetV2's own inverted-residual form (``ref``).
+    The network built with regular convs at ``width`` (default: the network's base width);
+    for both MobileNetV2 layouts it is MobileNetV2-1.0 itself (``net-mobilenetv2-ref``), the
+    network IGC-V3 units replace: IGCV3-D's paper compares with it, not with a deeper MobileNetV2.
     """
     net = get_network(network)
     if net.arch == "mobilenetv2":
-        return NetConfig(network, None)
+        return NetConfig("mobilenetv2", None)
     from ..families.conv import Conv
 
     w = net.width if width is None else width
     return NetConfig(network, Conv(in_channels=w, out_channels=w, kernel=kernel))
+
+
+def reference_title(network: str, width: int | None = None) -> str:
+    """What :func:`reference` is, in words (report footers)."""
+    net = get_network(network)
+    if net.arch == "mobilenetv2":
+        n = "-".join(str(r[2]) for r in MBV2_TABLE)
+        return f"MobileNetV2-1.0 (its own inverted-residual units, n = {n}), the network IGC-V3 units replace"
+    w = net.width if width is None else width
+    return f"the same {network} network with regular conv-BN-ReLU blocks at base width {w}"
 
 
 # ---------------------------------------------------------------- the width rule
