@@ -54,7 +54,7 @@ def reproduce(
     elif fmt in ("csv", "md"):
         import pandas as pd
 
-        df = pd.DataFrame(rows, columns=list(fields))
+        df = pd.DataFrame(rows, columns=list(fields), dtype=object)  # ints stay ints, nulls stay empty
         typer.echo(df.to_csv(index=False, lineterminator="\n") if fmt == "csv" else df.to_markdown(index=False))
     else:
         _reproduction_table(rep, rows, verify)
@@ -72,7 +72,9 @@ def _reproduction_table(rep: Any, rows: list[dict[str, Any]], verify: bool) -> N
     from .reproduce import CONVENTION
 
     table = Table(title=f"igcsearch reproduce {rep.name}\n[dim]{rep.title}[/dim]", caption_justify="left")
-    columns = ["model", "depth", "params", "paper", "Δ %", "MACs", "paper", "Δ %"]
+    partial = any(row["params"] != row["network_params"] for row in rows)  # the paper counts part of a network
+    columns = ["model", "depth", "params", "paper", "Δ %", *(["network params"] if partial else [])]
+    columns += ["MACs", "paper", "Δ %"]
     if verify:
         columns.append("fvcore")
     for col in columns:
@@ -90,6 +92,7 @@ def _reproduction_table(rep: Any, rows: list[dict[str, Any]], verify: bool) -> N
             f"{row['params']:,}",
             _paper(row["paper_params"], "params"),
             _pct(row["params_diff_pct"]),
+            *([f"{row['network_params']:,}"] if partial else []),
             f"{row['macs']:,}",
             _paper(row["paper_macs"], "macs"),
             _pct(row["macs_diff_pct"]),

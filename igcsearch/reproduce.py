@@ -2,8 +2,11 @@
 
 Each reproduction lists named networks (:data:`igcsearch.networks.MODELS`) with the figures
 the paper or its official README prints. Ours follow the tool's convention (METHODS.md §0:
-params include BN gamma/beta and the FC bias; macs are conv + linear MACs). A printed figure
-that no single counting rule reproduces is shown with a note, never tuned to. No torch unless
+params include BN gamma/beta and the FC bias; macs are conv + linear MACs). Like is compared
+with like: where the paper counts only part of the network (LegoNet's README: the Lego
+filters), ``params`` is that part (``params_scope`` says which) and ``network_params`` the
+whole network. A printed figure that no single counting rule reproduces, or that differs
+from ours by more than its rounding, is shown with a note, never tuned to. No torch unless
 ``verify`` asks for fvcore's second opinion.
 """
 
@@ -18,17 +21,15 @@ from .cost import LayerCost
 from .errors import SpecError
 from .networks import MODELS, model_config
 from .networks.layers import walk
+from .networks.report import COUNTING
 
 ROW_FIELDS = (
     "table", "model", "depth", "params", "macs", "paper_params", "paper_macs",
-    "params_diff_pct", "macs_diff_pct", "input_size", "key", "note",
+    "params_diff_pct", "macs_diff_pct", "params_scope", "network_params", "input_size", "key", "note",
 )  # fmt: skip
-VERIFY_FIELDS = ("params_measured", "macs_measured", "count_ok")
-CONVENTION = (
-    "params = conv weights + BN gamma/beta + the classifier's FC weights and bias (convs are bias-free); "
-    "macs = multiply-accumulates of convs and the FC, each conv at its own output size "
-    "(the papers' 'FLOPs'/'MAdds' are MACs; FLOPs = 2 x macs)"
-)
+SCOPES = {"network": "whole network", "lego": "Lego filters only"}  # what `params` counts
+VERIFY_FIELDS = ("params_measured", "macs_measured", "count_ok")  # of the whole network (network_params)
+CONVENTION = COUNTING
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class Entry:
     depth: int | None
     paper_params: float | None
     paper_macs: float | None
-    note: str = ""  # may use {no_bn} (our params without BN, M) and {lego} (Lego filters, M)
+    note: str = ""  # may use {no_bn}, {lego}, {net} (M params: without BN, Lego filters, network) and {macs_e8}
+    scope: str = "network"  # what the paper's #params counts, a key of SCOPES
 
 
 @dataclass(frozen=True)
@@ -54,13 +56,20 @@ class Reproduction:
 
 _NO_BN = "the paper's figure matches ours without BN gamma/beta ({no_bn} M), rounded"
 _README = "README #params follow no single counting rule (METHODS.md §7): difference shown, not tuned to"
+_REGCONV_NOTES = {
+    38: "ours is {macs_e8} x 10^8 MACs, which rounds to the paper's 1.1 x 10^8 at its two significant digits: "
+    "the difference is the paper's rounding",
+    62: "the paper's 1.7 x 10^8 FLOPs is below what its own network computes: ours is {macs_e8} x 10^8 MACs "
+    "(it would print as 1.8), counted layer for layer as the official plain.py builds RegConv-18 "
+    "(an independent build agrees); rounding does not explain it",
+}
 _CIFAR: list[Entry] = []
 for _depth, _rp, _rm, _ip, _im in (
     (20, 0.34, 0.51, 0.15, 0.29),
     (38, 0.71, 1.1, 0.31, 0.57),
     (62, 1.20, 1.7, 0.52, 0.95),
 ):
-    _CIFAR.append(Entry("regconv-w18", _depth, _rp * 1e6, _rm * 1e8))
+    _CIFAR.append(Entry("regconv-w18", _depth, _rp * 1e6, _rm * 1e8, _REGCONV_NOTES.get(_depth, "")))
     _CIFAR.append(Entry("igc-l24m2", _depth, _ip * 1e6, _im * 1e8, _NO_BN))
 
 REPRODUCTIONS: dict[str, Reproduction] = {
@@ -100,7 +109,7 @@ REPRODUCTIONS: dict[str, Reproduction] = {
                 ),
                 Entry(
                     "igcv3-d",
-                    98,
+                    99,
                     3.5e6,
                     318e6,
                     "the released IGCV3-D counts about 1.6 % fewer MAdds than the paper's 318 M (METHODS.md §3)",
@@ -117,7 +126,9 @@ REPRODUCTIONS: dict[str, Reproduction] = {
                     16,
                     3.8e6,
                     None,
-                    "README counts the Lego filters ({lego} M here); ours is the whole network",
+                    "the README counts only the Lego filters ({lego} M here, compared); "
+                    "the whole network has {net} M (BN, the merge coefficients, the regular first conv and the FC)",
+                    scope="lego",
                 ),
                 Entry("vgg16", 16, None, None, "the regular-conv original; no published figure"),
             ),
@@ -158,20 +169,29 @@ def reproduce(name: str, verify: bool = False) -> list[dict[str, Any]]:
         cfg = model_config(e.model, e.depth if "{depth}" in MODELS[e.model].key else None)
         size = cfg.net.input_size
         layers, _ = walk(cfg.layers(), size)
-        params, macs, _ = cfg.cost(size)
+        network_params, macs, _ = cfg.cost(size)
+        params = _lego(layers) if e.scope == "lego" else network_params
+        note = e.note.format(
+            no_bn=_millions(_sum(layers, network_params, bn=False)),
+            lego=_millions(_lego(layers)),
+            net=_millions(network_params),
+            macs_e8=f"{macs / 1e8:.3f}",
+        )
         row: dict[str, Any] = {
             "table": rep.name,
             "model": e.model,
-            "depth": e.depth,
+            "depth": cfg.depth,
             "params": params,
             "macs": macs,
             "paper_params": _num(e.paper_params),
             "paper_macs": _num(e.paper_macs),
             "params_diff_pct": _diff(params, e.paper_params),
             "macs_diff_pct": _diff(macs, e.paper_macs),
+            "params_scope": SCOPES[e.scope],
+            "network_params": network_params,
             "input_size": size,
             "key": cfg.key,
-            "note": e.note.format(no_bn=_millions(_sum(layers, params, bn=False)), lego=_millions(_lego(layers))),
+            "note": note,
         }
         if verify:
             row.update(_verify(cfg, size))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any
 
 import pytest
+from network_refs import ref_plain, ref_vgg16
 from typer.testing import CliRunner
 
 from igcsearch.cli import app
@@ -73,10 +75,66 @@ def test_igcv3_and_lego_rows() -> None:
     igcv3 = {r["model"]: r for r in reproduce("igcv3-imagenet")}
     assert igcv3["mobilenetv2-1.0"]["params"] == 3_504_872
     assert igcv3["igcv3-d"]["paper_macs"] == 318_000_000 and "1.6 %" in igcv3["igcv3-d"]["note"]
+    assert (igcv3["mobilenetv2-1.0"]["depth"], igcv3["igcv3-d"]["depth"]) == (53, 99)  # weight layers
     lego = {r["model"]: r for r in reproduce("lego-cifar")}
     assert lego["vgg16"]["paper_params"] is None and lego["vgg16"]["params_diff_pct"] is None
     assert lego["vgg16-lego"]["paper_macs"] is None
     assert "3.723 M" in lego["vgg16-lego"]["note"]  # Σ 9·(c/2)·(n/2) over the 14 Lego convs
+
+
+# the 14 Lego convs (c, n) of [64,64,64,M,128,128,128,M,256,256,256,M,512,512,512,M,512,512,512,M]; conv 1 is regular
+VGG16_LEGO_CONVS = [(64, 64), (64, 64), (64, 128), (128, 128), (128, 128), (128, 256), (256, 256), (256, 256)]
+VGG16_LEGO_CONVS += [(256, 512)] + [(512, 512)] * 5
+
+
+def test_lego_compares_lego_filters_with_the_readme() -> None:
+    filters = sum(9 * (c // 2) * (n // 2) for c, n in VGG16_LEGO_CONVS)  # o = 2, m = n/2: k²·(c/o)·m each
+    whole = ref_vgg16("lego")[0]
+    row = next(r for r in reproduce("lego-cifar") if r["model"] == "vgg16-lego")
+    assert (row["params"], row["network_params"], row["params_scope"]) == (filters, whole, "Lego filters only")
+    assert filters == 3_723_264 and whole == 3_747_658
+    assert row["params_diff_pct"] == round(100 * (filters - 3_800_000) / 3_800_000, 2) == -2.02  # not -1.38
+    assert "3.748 M" in row["note"]
+    original = next(r for r in reproduce("lego-cifar") if r["model"] == "vgg16")
+    assert original["params"] == original["network_params"] == ref_vgg16("conv")[0]
+    table = run("reproduce", "lego-cifar").stdout
+    line = next(t for t in table.splitlines() if "vgg16-lego" in t)
+    assert re.search(rf"{filters:,}.*3\.8 M.*-2\.02.*{whole:,}", line)
+    assert "network params" in table
+
+
+# the IGC-V1 CIFAR tables as printed (seed 002): params x10^6, FLOPs x10^8
+PRINTED = {
+    ("regconv-w18", 20): ("0.34", "0.51"),
+    ("igc-l24m2", 20): ("0.15", "0.29"),
+    ("regconv-w18", 38): ("0.71", "1.1"),
+    ("igc-l24m2", 38): ("0.31", "0.57"),
+    ("regconv-w18", 62): ("1.20", "1.7"),
+    ("igc-l24m2", 62): ("0.52", "0.95"),
+}
+
+
+def rounds_to(ours: int, printed: str, unit: float) -> bool:
+    """Whether ours, printed with the paper's decimals in its unit, is the paper's figure."""
+    decimals = len(printed.split(".")[1])
+    return f"{ours / unit:.{decimals}f}" == printed
+
+
+def test_cifar_differences_beyond_rounding_carry_a_note() -> None:
+    rows = {(r["model"], r["depth"]): r for r in reproduce("igcv1-cifar")}
+    beyond = set()
+    for (model, depth), (p, m) in PRINTED.items():
+        row = rows[(model, depth)]
+        if not (rounds_to(row["params"], p, 1e6) and rounds_to(row["macs"], m, 1e8)):
+            beyond.add((model, depth))
+            assert row["note"], (model, depth)
+    # RegConv-18 at depth 62: 176,671,440 MACs print as 1.8, not the paper's 1.7
+    assert beyond == {("igc-l24m2", 20), ("igc-l24m2", 38), ("igc-l24m2", 62), ("regconv-w18", 62)}
+    deep = rows[("regconv-w18", 62)]
+    assert deep["macs"] == ref_plain(62, 18, "conv")[1] == 176_671_440
+    assert f"{deep['macs'] / 1e8:.3f}" in deep["note"] and "1.8" in deep["note"] and "plain.py" in deep["note"]
+    mid = rows[("regconv-w18", 38)]  # -4.54 %, yet 1.050 x 10^8 prints as the paper's 1.1
+    assert mid["macs_diff_pct"] == -4.54 and "rounding" in mid["note"] and "1.050" in mid["note"]
 
 
 def test_json_nulls_and_csv_md() -> None:
@@ -86,6 +144,10 @@ def test_json_nulls_and_csv_md() -> None:
     parsed = list(csv.DictReader(io.StringIO(out)))
     assert [r["model"] for r in parsed] == ["vgg16-lego", "vgg16"]
     assert parsed[1]["paper_params"] == ""
+    assert (parsed[0]["paper_params"], parsed[0]["paper_macs"]) == ("3800000", "")  # integers, not 3800000.0
+    assert parsed[0]["params"] == "3723264" and parsed[0]["params_diff_pct"] == "-2.02"
+    cifar = list(csv.DictReader(io.StringIO(run("reproduce", "igcv1-cifar", "--format", "csv").stdout)))
+    assert [(r["paper_params"], r["paper_macs"]) for r in cifar[:2]] == [("340000", "51000000"), ("150000", "29000000")]
     md = run("reproduce", "igcv3-imagenet", "--format", "md").stdout
     assert md.startswith("| table") and "igcv3-d" in md
 
@@ -102,7 +164,7 @@ def test_verify_counts_with_fvcore() -> None:
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert [r["count_ok"] for r in rows] == [True, True]
-    assert rows[0]["params_measured"] == rows[0]["params"]
+    assert rows[0]["params_measured"] == rows[0]["network_params"] == ref_vgg16("lego")[0]  # the whole network
 
 
 @pytest.mark.parametrize(
