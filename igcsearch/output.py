@@ -100,7 +100,14 @@ TABLE_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
 
 
 def print_table(
-    rows: Chunk, total: int, title: str, spec_line: str, columns: list | None = None, notes: tuple[str, ...] = ()
+    rows: Chunk,
+    total: int,
+    title: str,
+    spec_line: str,
+    columns: list | None = None,
+    notes: tuple[str, ...] = (),
+    convention: str = CONVENTION,
+    min_width: int = 100,
 ) -> None:
     """A rich table of the shown rows with the spec and the counting convention around it."""
     from rich.console import Console
@@ -120,8 +127,8 @@ def print_table(
     more = f"showing {shown} of {total} rows" + (
         "; use --top N, --format csv|md|json or --out for all" if shown < total else ""
     )
-    table.caption = "\n".join([more, *notes, f"convention: {CONVENTION}"])
-    Console(width=max(Console().width, 100)).print(table)
+    table.caption = "\n".join([more, *notes, f"convention: {convention}"])
+    Console(width=max(Console().width, min_width)).print(table)
 
 
 __all__ = ["ROW_FIELDS", "emit_space", "print_table", "write_files"]
@@ -200,16 +207,22 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
             f"environment: {env['device']}, torch {env['torch_version']}, {describe(opts)}",
             f"counts verified against fvcore: {int((result.rows['count_ok'] == 1).sum())} of {n} exact",
         )
-        if spec.extra.get("network"):
-            notes += (
-                f"whole networks ({spec.extra['network']}): params also count the classifier's FC bias; ratios are "
-                "against the same network with regular convs at the reference base width (the baseline row)",
-            )
         cols = [c for c in SEARCH_COLUMNS if c[0] != "error" or (result.rows["error"] != "").any()]
-        print_table(shown, n, f"igcsearch search: {spec.name}", spec.describe(), cols, notes)
+        convention, width = CONVENTION, 100
+        if spec.extra.get("network"):
+            from .networks.report import NETWORK_CONVENTION, network_columns, network_notes
+
+            notes, cols, convention = (*notes, *network_notes(spec)), network_columns(cols), NETWORK_CONVENTION
+            width = 140  # the knob and width columns
+        print_table(shown, n, f"igcsearch search: {spec.name}", spec.describe(), cols, notes, convention, width)
     else:
         n = result.rows["key"].size
-        write([take(result.rows, np.arange(min(spec.top or n, n)))], sys.stdout, fmt, fields=RESULT_FIELDS)
+        fields = RESULT_FIELDS
+        if spec.extra.get("network"):
+            from .networks.report import network_fields
+
+            fields = network_fields(RESULT_FIELDS)
+        write([take(result.rows, np.arange(min(spec.top or n, n)))], sys.stdout, fmt, fields=fields)
     n = result.rows["key"].size
     print(
         f"measured {result.measured} candidates, {n - result.measured} taken from the store {store or out / 'results.sqlite'}",

@@ -18,7 +18,7 @@ from . import __version__
 from .config import parse_key
 from .errors import SpecError
 from .measure import MeasureOptions, check_device, environment, latency, latency_stats, peak_memory, prepare, threads
-from .report import atomic_open, md_header, select, to_frame, write
+from .report import CONVENTION, atomic_open, md_header, select, to_frame, write
 from .space import ROW_FIELDS, Chunk, chunks, sort_rows
 from .spec import SORT_ROW_FIELDS, Spec
 
@@ -359,12 +359,18 @@ def write_results(result: SearchResult, spec: Spec, opts: MeasureOptions, out: P
         notes.append("![MACs vs latency and params vs MACs, Pareto front in red](tradeoff.png)")
     if result.interrupted:
         notes.append("**Interrupted**: rows without latency were not measured.")
-    header = md_header(f"igcsearch search: {spec.name}", spec.describe(), notes)
+    fields, convention = RESULT_FIELDS, CONVENTION
+    if spec.extra.get("network"):
+        from .networks.report import NETWORK_CONVENTION, network_fields, network_notes
+
+        fields, convention = network_fields(RESULT_FIELDS), NETWORK_CONVENTION
+        notes += [f"{n[0].upper()}{n[1:]}." for n in network_notes(spec)]
+    header = md_header(f"igcsearch search: {spec.name}", spec.describe(), notes, convention)
     try:
         for fmt in ("csv", "md", "json"):
             path = out / f"results.{fmt}"
             with atomic_open(path) as fh:
-                write([result.rows], fh, fmt, fields=RESULT_FIELDS, header=header)
+                write([result.rows], fh, fmt, fields=fields, header=header)
             files.append(path)
         for key in result.rows["key"].tolist():
             path = out / "configs" / f"{key}.json"

@@ -131,8 +131,8 @@ def format_for(path: Path) -> str:
     return {".csv": "csv", ".md": "md", ".markdown": "md", ".json": "json"}.get(path.suffix.lower(), "")
 
 
-def md_header(title: str, spec_line: str, extra: Iterable[str] = ()) -> str:
+def md_header(title: str, spec_line: str, extra: Iterable[str] = (), convention: str = CONVENTION) -> str:
     """The paragraph above a Markdown table: title, spec, counting convention."""
-    out = [f"# {title}", "", f"Spec: {spec_line}", "", f"Convention: {CONVENTION}."]
+    out = [f"# {title}", "", f"Spec: {spec_line}", "", f"Convention: {convention}."]
     out += ["", *extra] if extra else []
     return "\n".join(out)

@@ -3,6 +3,8 @@ force over (L, M)), the network presets, and whole-network search end to end."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import re
@@ -21,6 +23,7 @@ from igcsearch.counting import count
 from igcsearch.errors import ConfigError, SpecError
 from igcsearch.measure import MeasureOptions
 from igcsearch.networks import build_network_key, network_cost, network_rows, parse_network_key
+from igcsearch.networks.report import network_notes
 from igcsearch.pipeline import run_search
 from igcsearch.report import to_frame
 from igcsearch.space import widen
@@ -309,6 +312,10 @@ def test_igcv3d_budget_and_ratios_are_against_mobilenetv2() -> None:
     assert row["params_ratio"] == pytest.approx(igcv3d[0] / mbv2[0])  # 0.996
     assert row["macs_ratio"] == pytest.approx(igcv3d[1] / mbv2[1])  # 1.041
     assert (df["params"] <= mbv2[0]).all() and not df["baseline"].any()
+    (note,) = network_notes(spec)
+    assert note.startswith("reference network (ratios, --budget network): MobileNetV2-1.0 (")
+    assert f"net-mobilenetv2-ref, {mbv2[0]:,} params, {mbv2[1]:,} MACs at 224x224" in note
+    assert "regular conv" not in note
 
 
 def test_igcv3_preset_asks_against_mobilenetv2() -> None:
@@ -352,3 +359,62 @@ def test_imagenet_preset_reaches_igc_l100m2() -> None:
     assert df.loc[key, "params"] <= ref_resnet18(64, (64, 128, 256, 512))[0]
     rule_l = df[df.index.str.endswith("-Lx2")]
     assert (rule_l.loc[rule_l["L"] == 100, "M"] == 2).all()  # --widest: per (rule, L) only the widest
+
+
+# ---------------------------------------------------------------- what network search shows and writes
+
+
+def key_knobs(key: str) -> tuple[int, int, int]:
+    m = re.fullmatch(r"net-cifar-plain-5-igc1-L(\d+)M(\d+)-c(\d+)k3", key)
+    assert m is not None, key
+    return int(m[1]), int(m[2]), int(m[3])
+
+
+def test_width_and_knobs_in_every_output(tmp_path: Path) -> None:
+    args = ["search", "--network", "cifar-plain-5", "-c", "18", "--family", "igc1", "--budget", "network"]
+    args += ["--widest", "--no-latency", "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, [*args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert rows
+    for r in rows:
+        L, M, width = key_knobs(r["key"])
+        assert (r["L"], r["M"], r["width"]) == (L, M, width) and width == L * M
+        assert r["params"] == ref_plain(5, width, "igc1", L=L)[0]
+    files = {
+        "json": json.loads((tmp_path / "results.json").read_text()),
+        "csv": list(csv.DictReader(io.StringIO((tmp_path / "results.csv").read_text()))),
+    }
+    assert [r["width"] for r in files["json"]] == [key_knobs(r["key"])[2] for r in files["json"]]
+    assert [int(r["width"]) for r in files["csv"]] == [key_knobs(r["key"])[2] for r in files["csv"]]
+    md = (tmp_path / "results.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| key"))
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    assert cells.index("width") == cells.index("m") + 1 == cells.index("params") - 1
+    table = CliRunner().invoke(app, args)  # terminal table (measurements from the store)
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    head = next(line for line in lines if "key" in line and "params" in line)
+    assert [c.strip() for c in head.strip("┃").split("┃")][:5] == ["#", "key", "L", "M", "width"]
+    for r in rows:
+        line = next(line for line in lines if f" {r['key']} " in line)
+        cells = [c.strip() for c in line.strip("│").split("│")]
+        assert cells[2:5] == [str(x) for x in key_knobs(r["key"])]
+
+
+def test_network_footer_and_convention(tmp_path: Path) -> None:
+    args = ["search", "--network", "cifar-plain-5", "-c", "18", "--family", "conv", "--budget", "network"]
+    result = CliRunner().invoke(app, [*args, "--widest", "--no-latency", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())  # the caption wraps
+    ref_params, ref_macs = ref_plain(5, 18, "conv")
+    assert (
+        "reference network (ratios, --budget network): the same cifar-plain-5 network with regular conv-BN-ReLU "
+        f"blocks at base width 18: net-cifar-plain-5-conv-c18k3, {ref_params:,} params, {ref_macs:,} MACs at 32x32"
+    ) in text
+    assert "the classifier's FC weights and bias" in text and "against the reference network" in text
+    assert "no biases" not in text and "regular conv-BN-ReLU of the row's geometry" not in text
+    md = (tmp_path / "results.md").read_text()
+    convention = next(line for line in md.splitlines() if line.startswith("Convention:"))
+    assert "FC weights and bias" in convention and "no biases" not in convention
+    assert f"net-cifar-plain-5-conv-c18k3, {ref_params:,} params" in md
