@@ -311,13 +311,20 @@ def search(
 @app.command()
 @handles_errors
 def show(
-    key: Annotated[str, typer.Argument(help="A config key, e.g. igc1-L32M2-c64k3 (see the key column).")],
+    key: Annotated[
+        str, typer.Argument(help="A config key, e.g. igc1-L32M2-c64k3, or a network key net-… (see the key column).")
+    ],
     input_size: InputSize = None,
     impl: Annotated[
         str | None, typer.Option("--impl", help="IGC implementation to print: auto, fused or naive.")
     ] = None,
 ) -> None:
     """One config: knobs, conditions, per-layer params/MACs breakdown, and the torch module."""
+    if key.startswith("net-"):  # a network key (search --network rows)
+        from .cli_networks import show_network
+
+        show_network(key, input_size, impl)
+        return
     from .output import emit_show
 
     emit_show(key, int(input_size or 32), impl)

@@ -160,3 +160,56 @@ def networks(
             }
         )
     _print_records(rows, fmt, title="igcsearch networks (search --network NAME)")
+
+
+def show_network(key: str, input_size: str | None, impl: str | None) -> None:
+    """`igcsearch show net-…`: config, per-layer analytic cost, totals, reference, conditions, module."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .networks.report import COUNTING, network_breakdown
+
+    b = network_breakdown(key, _size(input_size))
+    console = Console(width=max(Console().width, 110))
+    console.print(f"[bold]{b.cfg.key}[/bold]", highlight=False)
+    for name, value in b.config.items():
+        console.print(f"  {name:16s} {value}", markup=False, highlight=False)
+    table = Table(
+        title=f"per-layer cost at {b.input_size}x{b.input_size}",
+        caption=f"convention: {COUNTING}",
+        caption_justify="left",
+    )
+    for name in ("#", "layer", "out", "params", "MACs", "acts"):
+        table.add_column(name, justify="left" if name == "layer" else "right", overflow="fold")
+    for i, row in enumerate(b.layers):
+        cells = (f"{row.out_size}x{row.out_size}", f"{row.params:,}", f"{row.macs:,}", f"{row.acts:,}")
+        table.add_row(str(i + 1), row.label, *cells)
+    params, macs, acts = b.totals
+    rp, rm, _ = b.reference_cost
+    table.add_row("", "[bold]total[/bold]", "", f"{params:,}", f"{macs:,}", f"{acts:,}")
+    table.add_row("", "reference network (below)", "", f"{rp:,}", f"{rm:,}", "")
+    table.add_row("", "ratio to the reference", "", f"{params / rp:.4f}", f"{macs / rm:.4f}", "")
+    console.print(table)
+    console.print(f"reference network: {b.reference.key}, {b.reference_title}", markup=False, highlight=False)
+    if b.conditions:
+        console.print("conditions (booleans: every family block; balance: the first-stage block):")
+        for name, (value, meaning) in b.conditions.items():
+            console.print(f"  {name:14s} {value:.4g}" if isinstance(value, float) else f"  {name:14s} {value}")
+            if meaning:
+                console.print(f"  [dim]{'':14s} {meaning}[/dim]")
+    from .networks import build_network
+
+    console.print("module:")
+    console.print(str(build_network(b.cfg, **({"impl": impl} if impl else {}))), markup=False, highlight=False)
+
+
+def _size(text: str | None) -> int | None:
+    """--input-size for a network (default: its native size)."""
+    from .units import parse_int_list
+
+    if text is None:
+        return None
+    values = parse_int_list(text, "--input-size")
+    if len(values) != 1 or values[0] > 4096:
+        raise SpecError(f"--input-size takes one value from 1 to 4096, got {text!r}")
+    return values[0]

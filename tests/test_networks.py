@@ -7,6 +7,9 @@ from METHODS.md §0–§4 and §7 with plain integer arithmetic and never call i
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 import torch
 from network_refs import (
@@ -22,7 +25,9 @@ from network_refs import (
     ref_vgg16,
 )
 from torch import nn
+from typer.testing import CliRunner
 
+from igcsearch.cli import app
 from igcsearch.counting import count
 from igcsearch.errors import ConfigError
 from igcsearch.networks import (
@@ -292,3 +297,47 @@ def test_mobilenet_depth_counts_weight_layers(name: str, units: tuple[int, ...],
     assert cfg.depth == depth == weight_layers(build_network(cfg))
     assert MODELS[name].depth == depth
     assert (name, depth) in {("mobilenetv2-1.0", 53), ("igcv3-d", 99)}
+
+
+# ---------------------------------------------------------------- igcsearch show net-…
+
+
+def show(*args: str) -> Any:
+    return CliRunner().invoke(app, ["show", *args])
+
+
+def test_show_network_key() -> None:
+    result = show("net-cifar-plain-20-igc1-L24M2-c48k3")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    params, macs = ref_plain(20, 48, "igc1", L=24)
+    ref_params, ref_macs = ref_plain(20, 18, "conv")
+    layer_rows = [line for line in out.splitlines() if re.match(r"^│\s+\d+ │", line)]
+    assert len(layer_rows) == 1 + 18 + 1  # stem, 18 blocks, head
+    stem = conv_bn(3, 48, 3, 1024)
+    assert f"{stem[0]:,}" in layer_rows[0] and f"{stem[1]:,}" in layer_rows[0]
+    assert "igc1-L24M4-i48o96k3s2" in layer_rows[7] and "16x16" in layer_rows[7]  # stage 2's first block
+    total = next(line for line in out.splitlines() if " total " in line)
+    assert f"{params:,}" in total and f"{macs:,}" in total
+    reference = next(line for line in out.splitlines() if "reference network (below)" in line)
+    assert f"{ref_params:,}" in reference and f"{ref_macs:,}" in reference
+    ratio = next(line for line in out.splitlines() if "ratio to the reference" in line)
+    assert f"{params / ref_params:.4f}" in ratio and f"{macs / ref_macs:.4f}" in ratio
+    assert "net-cifar-plain-20-conv-c18k3" in out
+    assert re.search(r"L\s+24\n", out) and re.search(r"M\s+2\n", out) and "M doubles per stage" in out
+    assert re.search(r"complementary\s+True", out) and re.search(r"balance\s+1\.333", out)
+    assert "module:" in out and "(primary): Conv2d(48, 48, kernel_size=(3, 3)" in out
+
+
+def test_show_network_input_size_and_errors() -> None:
+    result = show("net-resnet18-conv-c64k3", "--input-size", "64")
+    assert result.exit_code == 0, result.output
+    params, macs = ref_resnet18(64, (64, 128, 256, 512), size=64)
+    total = next(line for line in result.stdout.splitlines() if " total " in line)
+    assert f"{params:,}" in total and f"{macs:,}" in total
+    bad = show("net-cifar-plain-21-conv-c16k3")
+    assert bad.exit_code == 1 and bad.output.strip() == (
+        "error: network 'cifar-plain-21': depth 21 is invalid; a CIFAR plain network has depth 3n+2 (5, 8, …, 20, 38, 62)"
+    )
+    size = show("net-cifar-plain-5-conv-c8k3", "--input-size", "abc")
+    assert size.exit_code == 1 and size.output.startswith("error: --input-size must be an integer")
