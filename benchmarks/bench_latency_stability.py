@@ -1,12 +1,16 @@
 """Is a latency ranking repeatable? igcsearch's protocol vs a naive mean-of-30 loop.
 
-Runs the latency measurement of a subset of the default preset's candidates in two separate
-processes and reports Kendall's tau between the two rankings, for igcsearch's protocol
-(warm-up, inference_mode, explicit threads, interleaved rounds of blocked_autorange, median
-of round medians) and for a naive loop (time.perf_counter around 30 calls per candidate, one
-candidate after another, mean). Optionally with another process keeping one core busy.
+Runs the latency measurement of the default preset's candidates (all of them, or an evenly
+spaced subset with --limit) in two separate processes and reports Kendall's tau between the
+two rankings, for igcsearch's protocol exactly as `igcsearch search` runs it by default
+(``igcsearch.measure.latency``: warm-up, inference_mode, explicit threads, --rounds 5
+interleaved rounds of ``Timer.timeit(number)`` with ``number`` calibrated to --min-time,
+median of the round means) and for a naive loop (time.perf_counter around 30 calls per
+candidate, one candidate after another, mean). With every candidate it also reports tau over
+an evenly spaced 12-candidate subset of the same measurements (candidates far apart in
+latency rank more stably than near ties). Optionally with another process keeping one core busy.
 
-    python benchmarks/bench_latency_stability.py [--limit 12] [--busy] [--threads 1]
+    python benchmarks/bench_latency_stability.py [--limit N] [--busy] [--threads 1] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -22,12 +26,16 @@ import numpy as np
 
 
 def candidates(limit: int) -> list[str]:
-    """An evenly spaced subset of the default preset's candidates (deterministic)."""
+    """The default preset's candidates, or an evenly spaced subset of ``limit`` (deterministic)."""
     import igcsearch
 
     keys = sorted(igcsearch.enumerate(preset="default")["key"])
-    idx = np.linspace(0, len(keys) - 1, min(limit, len(keys))).round().astype(int)
-    return [keys[i] for i in sorted(set(idx))]
+    return [keys[i] for i in spaced(len(keys), limit)] if limit else keys
+
+
+def spaced(n: int, limit: int) -> list[int]:
+    """``limit`` evenly spaced indices of range(n)."""
+    return sorted(set(np.linspace(0, n - 1, min(limit, n)).round().astype(int).tolist()))
 
 
 def worker(method: str, keys: list[str], threads: int, rounds: int) -> list[float]:
@@ -37,7 +45,7 @@ def worker(method: str, keys: list[str], threads: int, rounds: int) -> list[floa
     import igcsearch
     from igcsearch.measure import MeasureOptions, latency, latency_stats, prepare
 
-    opts = MeasureOptions(threads=threads, rounds=rounds)
+    opts = MeasureOptions(threads=threads, rounds=rounds)  # every other option as `igcsearch search`
     prepared = [prepare(igcsearch.build(k), igcsearch.parse_key(k).in_channels, 32, opts) for k in keys]
     if method == "igcsearch":
         return [latency_stats(row)["latency_ms"] for row in latency(prepared, opts)]
@@ -80,9 +88,9 @@ def run_process(method: str, keys: list[str], threads: int, rounds: int) -> list
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, default=12, help="candidates from the default preset")
+    parser.add_argument("--limit", type=int, default=0, help="an evenly spaced subset (default: every candidate)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (search's default: 5)")
     parser.add_argument("--busy", action="store_true", help="keep one core busy in another process")
     args = parser.parse_args()
     keys = candidates(args.limit)
@@ -98,7 +106,11 @@ def main() -> None:
             label = (
                 f"igcsearch ({args.rounds} interleaved rounds)" if method == "igcsearch" else "naive mean-of-30 loop"
             )
-            print(f"  {label:38s} Kendall tau between two processes: {kendall_tau(first, second):.2f}")
+            line = f"  {label:38s} Kendall tau between two processes: {kendall_tau(first, second):.2f}"
+            if len(keys) > 12:
+                sub = spaced(len(keys), 12)
+                line += f" (12 spaced candidates: {kendall_tau([first[i] for i in sub], [second[i] for i in sub]):.2f})"
+            print(line)
     finally:
         if hog is not None:
             hog.terminate()

@@ -54,13 +54,28 @@ def search(
     """Build, count (fvcore), time and rank every candidate; the DataFrame of `igcsearch search`.
 
     ``measure`` takes the measurement options (device, threads, batch, rounds, min_time,
-    warmup, channels_last, latency); ``out`` a results directory to write (none by default).
+    warmup, channels_last, latency) and ``impl`` (auto, fused, naive); ``out`` a results
+    directory to write (none by default). With no spec, preset or channels it runs the
+    default preset, as the CLI does. Columns: ``igcsearch.pipeline.RESULT_FIELDS``, in order.
     """
+    import dataclasses
     from pathlib import Path
 
+    from .errors import SpecError
     from .measure import MeasureOptions
     from .pipeline import run_search
 
+    if spec is None and preset is None and not {"channels", "in_channels", "network"} & set(options):
+        preset = "default"
     spec = spec_from(spec, preset, **options)
-    result = run_search(spec, MeasureOptions(**(measure or {})), Path(out) if out else None)
-    return result.frame() if result.rows else to_frame([])
+    settings = dict(measure or {})
+    impl = settings.pop("impl", None)
+    if impl not in (None, "auto", "fused", "naive"):
+        raise SpecError(f"measure impl must be auto, fused or naive, got {impl!r}")
+    known = [f.name for f in dataclasses.fields(MeasureOptions)]
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise SpecError(f"unknown measure option(s) {', '.join(unknown)}; valid: {', '.join([*known, 'impl'])}")
+    build_opts = {"impl": impl} if impl else {}
+    result = run_search(spec, MeasureOptions(**settings), Path(out) if out else None, build_opts=build_opts)
+    return result.frame()

@@ -432,6 +432,13 @@ class LegoBlock(nn.Module):
         self.bn = nn.BatchNorm2d(n)
         self.act = nn.ReLU(inplace=True)
 
+    def extra_repr(self) -> str:
+        c, n, o, m, k = self.cfg.in_channels, self.cfg.out_channels, self.cfg.o, self.cfg.m, self.cfg.kernel
+        return (
+            f"lego filters: {m} x {c // o} x {k}x{k} (m x c/o x k x k) shared by o={o} splits, stride "
+            f"{self.cfg.stride}; sparse merge: each of n={n} outputs gathers o={o} maps, scaled by alpha ({n}, {o})"
+        )
+
     @property
     def choice(self) -> Tensor:
         """π(i, j) ∈ [0, m): the Lego filter output i takes from split j."""

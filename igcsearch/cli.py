@@ -319,7 +319,7 @@ def show(
         str | None, typer.Option("--impl", help="IGC implementation to print: auto, fused or naive.")
     ] = None,
 ) -> None:
-    """One config: knobs, conditions, per-layer params/MACs breakdown, and the torch module."""
+    """One config: knobs, conditions, per-layer params/MACs formulas, and the torch module."""
     if key.startswith("net-"):  # a network key (search --network rows)
         from .cli_networks import show_network
 
@@ -327,7 +327,7 @@ def show(
         return
     from .output import emit_show
 
-    emit_show(key, int(input_size or 32), impl)
+    emit_show(key, input_size, impl)
 
 
 # Commands defined in their own modules register themselves on `app` when imported.

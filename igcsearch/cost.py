@@ -22,6 +22,14 @@ class LayerCost:
     params: Any
     macs: Any
     acts: Any
+    formula: str = ""  # the params/MACs arithmetic with the numbers in, for a single config (show)
+
+
+def scalar(*values: Any) -> list[int] | None:
+    """The values as Python ints when each holds exactly one number (a single config), else None."""
+    if any(np.size(v) != 1 for v in values):
+        return None
+    return [int(np.asarray(v).ravel()[0]) for v in values]
 
 
 def out_size(size: Any, kernel: Any, stride: Any) -> Any:
@@ -32,17 +40,29 @@ def out_size(size: Any, kernel: Any, stride: Any) -> Any:
 def conv(name: str, cin: Any, cout: Any, kernel: Any, groups: Any, hw: Any) -> LayerCost:
     """Bias-free conv: k²·(C_in/groups)·C_out weights, applied at hw output positions."""
     weights = kernel * kernel * (cin // groups) * cout
-    return LayerCost(name, weights, weights * hw, cout * hw)
+    one = scalar(kernel, cin, groups, cout, hw)
+    formula = ""
+    if one:
+        k, ci, g, co, n = one
+        per = f"({ci}/{g})" if g > 1 else f"{ci}"
+        formula = f"params k²·(C_in/g)·C_out = {k}²·{per}·{co}; MACs params·H'W' = ·{n}"
+    return LayerCost(name, weights, weights * hw, cout * hw, formula)
 
 
 def bn(name: str, channels: Any) -> LayerCost:
     """BatchNorm: gamma and beta learnable (running stats are buffers); 0 MACs."""
-    return LayerCost(name, 2 * channels, 0 * channels, 0 * channels)
+    one = scalar(channels)
+    formula = f"params 2·C (gamma, beta) = 2·{one[0]}; 0 MACs" if one else ""
+    return LayerCost(name, 2 * channels, 0 * channels, 0 * channels, formula)
 
 
 def linear(name: str, fin: Any, fout: Any, bias: bool = True) -> LayerCost:
     """Fully connected layer on one vector per sample."""
-    return LayerCost(name, fin * fout + (fout if bias else 0), fin * fout, fout)
+    one = scalar(fin, fout)
+    formula = (
+        (f"params {one[0]}·{one[1]}" + (f" + {one[1]} (bias)" if bias else "") + "; MACs = weights") if one else ""
+    )
+    return LayerCost(name, fin * fout + (fout if bias else 0), fin * fout, fout, formula)
 
 
 def totals(layers: list[LayerCost]) -> tuple[Any, Any, Any]:

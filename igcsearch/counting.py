@@ -177,13 +177,17 @@ def _hw(input_size: int | None, spec: Any) -> tuple[int, int]:
     return (int(input_size), int(input_size))
 
 
-def count(module: Any, spec: Any, input_size: int | None = None, *, strict: bool = True) -> tuple[int, int]:
+def count(
+    module: Any, spec: Any, input_size: int | None = None, *, strict: bool = True, channels_last: bool = False
+) -> tuple[int, int]:
     """(params, MACs) of a built module, both exact integers.
 
     ``spec``: a BlockConfig or C_in (with ``input_size``), or an input shape (C, H, W) or
     (N, C, H, W) (N is ignored: MACs are per sample, traced at batch 1). The module is
-    traced in eval() (its mode is restored). ``strict``: raise :class:`CountError` if fvcore
-    meets an op with no handle (it would count it 0).
+    traced in eval() (its mode is restored) on the device and dtype of its parameters, with a
+    channels_last input when ``channels_last`` (so the code path that is timed in that format
+    is the one counted: IGC blocks pick their fused variant per memory format).
+    ``strict``: raise :class:`CountError` if fvcore meets an op with no handle (it would count it 0).
     """
     import torch
 
@@ -194,6 +198,8 @@ def count(module: Any, spec: Any, input_size: int | None = None, *, strict: bool
     dtype = first.dtype if first is not None else torch.float32
     device = first.device if first is not None else "cpu"
     x = torch.randn(*shape, dtype=dtype, device=device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     was_training = module.training
     module.eval()
     try:

@@ -106,12 +106,15 @@ def latency(
     progress: Callable[[int], None] | None = None,
     samples: np.ndarray | None = None,
     on_sample: Callable[[int, int, float], None] | None = None,
+    on_error: Callable[[int, str], None] | None = None,
 ) -> np.ndarray:
     """Interleaved-round latency samples (ms), shape (candidates, rounds).
 
     ``samples`` holds rounds already measured (NaN where missing, e.g. from a resumed run);
     only the missing ones are taken, each reported to ``on_sample(i, round, ms)`` at once.
-    Entries of ``prepared`` that are None (failed candidates) are skipped.
+    Entries of ``prepared`` that are None (failed candidates) are skipped. A candidate that
+    raises while it is warmed up or timed (e.g. out of memory at a large batch) is reported
+    to ``on_error(i, message)`` and dropped; the others go on. Ctrl-C is never swallowed.
     """
     import torch
     from torch.utils.benchmark import Timer
@@ -119,27 +122,59 @@ def latency(
     n = len(prepared)
     samples = np.full((n, opts.rounds), np.nan) if samples is None else samples.copy()
     todo = [i for i in range(n) if prepared[i] is not None and np.isnan(samples[i]).any()]
-    number = {}
+    number: dict[int, int] = {}
+    failed: set[int] = set()
+
+    def fail(i: int, exc: Exception) -> None:
+        reraise_interrupt(exc)
+        failed.add(i)
+        if on_error:
+            on_error(i, error_text(exc))
+        if progress:
+            progress(int(np.isnan(samples[i]).sum()))  # its rounds will not come
+
+    def timer(i: int) -> Any:
+        module, x = prepared[i]  # type: ignore[misc]
+        return Timer(stmt="module(x)", globals={"module": module, "x": x}, num_threads=opts.threads)
+
     with threads(opts.threads), torch.inference_mode():
         for i in todo:  # warm up, then size each measurement to about min_time (calibrated once)
-            module, x = prepared[i]  # type: ignore[misc]
-            for _ in range(opts.warmup):
-                module(x)
-            once = Timer(stmt="module(x)", globals={"module": module, "x": x}, num_threads=opts.threads).timeit(1).mean
-            number[i] = max(1, int(opts.min_time / max(once, 1e-7)))
+            try:
+                module, x = prepared[i]  # type: ignore[misc]
+                for _ in range(opts.warmup):
+                    module(x)
+                once = timer(i).timeit(1).mean
+                number[i] = max(1, int(opts.min_time / max(once, 1e-7)))
+            except Exception as exc:
+                fail(i, exc)
         for r in range(opts.rounds):
-            need = [i for i in todo if np.isnan(samples[i, r])]
+            need = [i for i in todo if i not in failed and np.isnan(samples[i, r])]
             shift = (r * len(need)) // opts.rounds  # rotate the order from round to round
             for j in range(len(need)):
                 i = need[(j + shift) % len(need)]
-                module, x = prepared[i]  # type: ignore[misc]
-                timer = Timer(stmt="module(x)", globals={"module": module, "x": x}, num_threads=opts.threads)
-                samples[i, r] = timer.timeit(number[i]).mean * 1e3
+                try:
+                    samples[i, r] = timer(i).timeit(number[i]).mean * 1e3
+                except Exception as exc:
+                    fail(i, exc)
+                    continue
                 if on_sample:
                     on_sample(i, r, float(samples[i, r]))
                 if progress:
                     progress(1)
+    for i in failed:
+        samples[i] = np.nan
     return samples
+
+
+def error_text(exc: BaseException) -> str:
+    """One line naming a candidate's failure: ``Type: first line of the message``."""
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def reraise_interrupt(exc: BaseException) -> None:
+    """A Ctrl-C that torch (e.g. its JIT tracer) wrapped in another exception stops the search."""
+    if isinstance(exc.__context__, KeyboardInterrupt) or "KeyboardInterrupt" in str(exc):
+        raise KeyboardInterrupt from exc
 
 
 @contextmanager

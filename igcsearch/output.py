@@ -164,7 +164,7 @@ SEARCH_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("latency_iqr_ms", "IQR", lambda v: "" if v != v else f"{v:.3f}"),
     ("params_ratio", "params×", lambda v: f"{v:.3f}"),
     ("macs_ratio", "MACs×", lambda v: f"{v:.3f}"),
-    ("count_ok", "counts", lambda v: "ok" if v == 1 else "MISMATCH"),
+    ("count_ok", "counts", lambda v: {1: "ok", 0: "MISMATCH"}.get(int(v), "-")),
     ("pareto", "pareto", lambda v: "*" if v == 1 else ""),
     ("error", "error", lambda v: str(v)[:40]),
 ]
@@ -172,16 +172,16 @@ SEARCH_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
 
 def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
     """`igcsearch search`: progress on stderr, results directory, table or stdout format."""
-    from .measure import check_device
-    from .pipeline import RESULT_FIELDS, default_out, describe, run_search
+    from .pipeline import check_search, default_out, describe, result_fields, results_header, run_search
 
     check_format(fmt)
     opts = measure_options(spec)
-    check_device(opts)  # before the progress bar starts
+    backend = spec.extra.get("backend") or "local"
+    check_search(spec, opts, backend)  # before the progress bar starts
     out = out or default_out(spec)
     build_opts = {"impl": spec.extra["impl"]} if spec.extra.get("impl") else {}
+    store = spec.extra.get("store")
     with _progress() as progress:
-        store = spec.extra.get("store")
         result = run_search(
             spec,
             opts,
@@ -191,23 +191,29 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
             Path(store) if store else None,
             bool(spec.extra.get("fresh")),
             bool(spec.extra.get("plot")),
-            spec.extra.get("backend") or "local",
+            backend,
             spec.extra.get("address"),
         )
+    header = results_header(result, spec, opts, bool(spec.extra.get("plot")))
     if not result.rows:
+        if fmt != "table":
+            write([], sys.stdout, fmt, fields=result_fields(spec), header=header)
         report_empty(spec)
+        print("nothing to measure: no files written", file=sys.stderr)
         return
+    rows, n = result.rows, result.rows["key"].size
+    failed = int((rows["error"] != "").sum())
+    counted = rows["count_ok"] >= 0
+    verdict = f"counts verified against fvcore: {int((rows['count_ok'] == 1).sum())} of {int(counted.sum())} exact"
+    if failed:
+        verdict += f"; {failed} candidate(s) failed (see the error column)"
     if fmt == "table":
-        n = result.rows["key"].size
-        shown = {
-            k: (v[: spec.top or TERMINAL_ROWS] if isinstance(v, np.ndarray) else v) for k, v in result.rows.items()
-        }
+        shown = {k: (v[: spec.top or TERMINAL_ROWS] if isinstance(v, np.ndarray) else v) for k, v in rows.items()}
         env = result.env
-        notes = (
-            f"environment: {env['device']}, torch {env['torch_version']}, {describe(opts)}",
-            f"counts verified against fvcore: {int((result.rows['count_ok'] == 1).sum())} of {n} exact",
-        )
-        cols = [c for c in SEARCH_COLUMNS if c[0] != "error" or (result.rows["error"] != "").any()]
+        notes = (f"environment: {env['device']}, torch {env['torch_version']}, {describe(opts)}", verdict)
+        if result.interrupted:
+            notes += ("interrupted: see latency_rounds for how many rounds each row has",)
+        cols = [c for c in SEARCH_COLUMNS if c[0] != "error" or failed]
         convention, width = CONVENTION, 100
         if spec.extra.get("network"):
             from .networks.report import NETWORK_CONVENTION, network_columns, network_notes
@@ -216,14 +222,10 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
             width = 140  # the knob and width columns
         print_table(shown, n, f"igcsearch search: {spec.name}", spec.describe(), cols, notes, convention, width)
     else:
-        n = result.rows["key"].size
-        fields = RESULT_FIELDS
-        if spec.extra.get("network"):
-            from .networks.report import network_fields
-
-            fields = network_fields(RESULT_FIELDS)
-        write([take(result.rows, np.arange(min(spec.top or n, n)))], sys.stdout, fmt, fields=fields)
-    n = result.rows["key"].size
+        write(
+            [take(rows, np.arange(min(spec.top or n, n)))], sys.stdout, fmt, fields=result_fields(spec), header=header
+        )
+        print(verdict, file=sys.stderr)
     print(
         f"measured {result.measured} candidates, {n - result.measured} taken from the store {store or out / 'results.sqlite'}",
         file=sys.stderr,
@@ -268,36 +270,50 @@ class _progress:
         self.bar.__exit__(*exc)
 
 
-def emit_show(key: str, input_size: int, impl: str | None) -> None:
-    """`igcsearch show KEY`."""
+def show_options(input_size: str | None, impl: str | None) -> tuple[int, str | None]:
+    """Validate `show`'s --input-size (an integer 1..4096) and --impl (auto, fused, naive)."""
+    from .spec import make_spec
+
+    size = make_spec({"channels": 1, "input_size": input_size}).input_size if input_size is not None else 32
+    if impl is not None and impl not in ("auto", "fused", "naive"):
+        raise SpecError(f"--impl must be auto, fused or naive, got {impl!r}")
+    return size, impl
+
+
+def emit_show(key: str, input_size: str | None, impl: str | None) -> None:
+    """`igcsearch show KEY`: config, per-layer formula breakdown, conditions, the torch module."""
     from rich.console import Console
     from rich.table import Table
 
+    from .builder import build
     from .config import parse_key
     from .cost import columns, totals
     from .registry import get_family
     from .space import baseline_cost
 
     cfg = parse_key(key)
+    size, impl = show_options(input_size, impl)
     family = get_family(cfg.family)
-    cols = columns(cfg, input_size)
+    cols = columns(cfg, size)
+    if int(cols["out_size"][0]) < 1:
+        raise SpecError(f"--input-size {size} is too small for kernel {cfg.kernel} and stride {cfg.stride}")
+    module = build(cfg, **({"impl": impl} if impl else {}))  # before printing: a bad config prints nothing
     layers = family.layers(cols)
     params, macs, acts = totals(layers)
     bp, bm, _ = baseline_cost(cols)
     console = Console()
     console.print(f"[bold]{cfg.key}[/bold]  {family.title}")
     console.print(f"config: {cfg.to_dict()}")
-    console.print(f"input {input_size}x{input_size} -> output {int(cols['out_size'][0])}x{int(cols['out_size'][0])}")
+    console.print(f"input {size}x{size} -> output {int(cols['out_size'][0])}x{int(cols['out_size'][0])}")
     table = Table(title="per-layer cost", caption=f"convention: {CONVENTION}")
-    for name in ("layer", "params", "MACs", "acts"):
-        table.add_column(name, justify="left" if name == "layer" else "right")
+    for name in ("layer", "formula", "params", "MACs", "acts"):
+        table.add_column(name, justify="left" if name in ("layer", "formula") else "right")
     for layer in layers:
-        table.add_row(
-            layer.name, *(f"{int(np.asarray(v).ravel()[0]):,}" for v in (layer.params, layer.macs, layer.acts))
-        )
-    table.add_row("[bold]total[/bold]", f"{int(params[0]):,}", f"{int(macs[0]):,}", f"{int(acts[0]):,}")
-    table.add_row("regular conv-BN-ReLU", f"{int(bp[0]):,}", f"{int(bm[0]):,}", "")
-    table.add_row("ratio", f"{params[0] / bp[0]:.4f}", f"{macs[0] / bm[0]:.4f}", "")
+        values = (f"{int(np.asarray(v).ravel()[0]):,}" for v in (layer.params, layer.macs, layer.acts))
+        table.add_row(layer.name, layer.formula, *values)
+    table.add_row("[bold]total[/bold]", "", f"{int(params[0]):,}", f"{int(macs[0]):,}", f"{int(acts[0]):,}")
+    table.add_row("regular conv-BN-ReLU", "k²·C_in·C_out + 2·C_out", f"{int(bp[0]):,}", f"{int(bm[0]):,}", "")
+    table.add_row("ratio", "", f"{params[0] / bp[0]:.4f}", f"{macs[0] / bm[0]:.4f}", "")
     console.print(table)
     checks = family.check(cols)
     if checks:
@@ -308,7 +324,5 @@ def emit_show(key: str, input_size: int, impl: str | None) -> None:
             )
             if name in family.conditions:
                 console.print(f"  [dim]{'':14s} {family.conditions[name]}[/dim]")
-    from .builder import build
-
     console.print("module:")
-    console.print(str(build(cfg, **({"impl": impl} if impl else {}))), markup=False, highlight=False)
+    console.print(str(module), markup=False, highlight=False)

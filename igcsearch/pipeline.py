@@ -17,16 +17,27 @@ import numpy as np
 from . import __version__
 from .config import parse_key
 from .errors import SpecError
-from .measure import MeasureOptions, check_device, environment, latency, latency_stats, peak_memory, prepare, threads
+from .measure import (
+    MeasureOptions,
+    check_device,
+    environment,
+    error_text,
+    latency,
+    latency_stats,
+    peak_memory,
+    prepare,
+    reraise_interrupt,
+    threads,
+)
 from .report import CONVENTION, atomic_open, md_header, select, to_frame, write
-from .space import ROW_FIELDS, Chunk, chunks, sort_rows
+from .space import ROW_FIELDS, Chunk, chunks, sort_rows, take
 from .spec import SORT_ROW_FIELDS, Spec
 
 MEASURED_FIELDS = (
     "params_measured", "macs_measured", "count_ok", "latency_ms", "latency_iqr_ms", "latency_min_ms",
-    "peak_mem_bytes", "rank", "pareto",
+    "latency_rounds", "peak_mem_bytes", "peak_mem_method", "rank", "pareto",
 )  # fmt: skip
-ENV_FIELDS = ("device", "torch_version", "threads", "dtype", "memory_format", "batch")
+ENV_FIELDS = ("device", "torch_version", "threads", "dtype", "memory_format", "batch", "impl")
 RESULT_FIELDS = (*ROW_FIELDS, *MEASURED_FIELDS, "error", *ENV_FIELDS)
 SEARCH_SORT_FIELDS = (*SORT_ROW_FIELDS, "latency_ms", "latency_min_ms", "peak_mem_bytes")
 MAX_CANDIDATES = 20_000
@@ -60,8 +71,12 @@ class SearchResult:
     measured: int = 0  # candidates built and counted in this call (not taken from the store)
 
     def frame(self) -> Any:
-        """The rows as a pandas DataFrame (RESULT_FIELDS columns)."""
-        return to_frame([self.rows])
+        """The rows as a pandas DataFrame: the RESULT_FIELDS columns, in that order."""
+        if not self.rows:
+            import pandas as pd
+
+            return pd.DataFrame({name: pd.Series(dtype=object) for name in RESULT_FIELDS})
+        return to_frame([self.rows]).reindex(columns=list(RESULT_FIELDS))
 
 
 def default_out(spec: Spec) -> Path:
@@ -95,6 +110,15 @@ def candidates(spec: Spec) -> tuple[Chunk, int]:
     return rows, total
 
 
+def check_search(spec: Spec, opts: MeasureOptions, backend: str = "local") -> None:
+    """Refuse bad measurement options, backend or sort key before anything is built."""
+    check_device(opts)
+    if backend not in ("local", "ray"):
+        raise SpecError(f"--backend must be local or ray, got {backend!r}")
+    if spec.sort is not None and spec.sort.lstrip("-") not in SEARCH_SORT_FIELDS:
+        raise SpecError(f"unknown sort key {spec.sort!r}; choose from: {', '.join(SEARCH_SORT_FIELDS)}")
+
+
 def run_search(
     spec: Spec,
     opts: MeasureOptions,
@@ -115,11 +139,7 @@ def run_search(
     """
     from .store import Store, digest
 
-    check_device(opts)
-    if backend not in ("local", "ray"):
-        raise SpecError(f"--backend must be local or ray, got {backend!r}")
-    if spec.sort is not None and spec.sort.lstrip("-") not in SEARCH_SORT_FIELDS:
-        raise SpecError(f"unknown sort key {spec.sort!r}; choose from: {', '.join(SEARCH_SORT_FIELDS)}")
+    check_search(spec, opts, backend)
     progress = progress or _Quiet()
     rows, total = candidates(spec)
     env = environment(opts, spec.input_size)
@@ -154,8 +174,6 @@ def _measure(
 
     ``offline``: take only what the store has (rebuilding a report); measure nothing.
     """
-    from .counting import count
-
     n = rows["key"].size
     keys = rows["key"].tolist()
     sizes = rows["input_size"].astype(int).tolist()
@@ -186,10 +204,10 @@ def _measure(
     prepared: list[Any] = [None] * n
     status = "done"
 
-    def commit_counts(i: int) -> None:
+    def commit_counts(i: int, again: bool = False) -> None:
         if store is not None:
             store.put_counts(keys[i], sizes[i], sh, eh, settings, env, {k: _py(cols[k][i]) for k in _COUNT_FIELDS})
-        result.measured += 1
+        result.measured += 0 if again else 1
 
     def commit_sample(i: int, rnd: int, ms: float) -> None:
         samples[i, rnd] = ms
@@ -231,35 +249,39 @@ def _measure(
                     commit_sample(i, rnd, ms)
                 progress.advance()
 
-            jobs = [(keys[i], sizes[i], cached.get((keys[i], sizes[i])) is None) for i in todo]
+            jobs = [(keys[i], sizes[i], cached.get((keys[i], sizes[i])) is None, int(rows["acts"][i])) for i in todo]
             ray_backend.run(jobs, opts, build_opts, address, on_result)
         else:
             progress.stage("build + count (fvcore)", len(todo))
             for i in todo:
                 hit = cached.get((keys[i], sizes[i]))
                 try:
-                    module, in_channels = build_key(keys[i], build_opts)
-                    if hit is None:
-                        params, macs = count(module, in_channels, sizes[i])
-                        cols["params_measured"][i], cols["macs_measured"][i] = params, macs
-                        cols["count_ok"][i] = int(params == rows["params"][i] and macs == rows["macs"][i])
-                    prepared[i] = prepare(module, in_channels, sizes[i], opts)
+                    prepared[i], counted = measure_counts(keys[i], sizes[i], opts, build_opts, hit is None)
+                    if counted is not None:
+                        cols["params_measured"][i], cols["macs_measured"][i] = counted
+                        cols["count_ok"][i] = int(counted == (rows["params"][i], rows["macs"][i]))
                     cols["peak_mem_bytes"][i] = peak_memory(*prepared[i], opts, int(rows["acts"][i]))[0]
                 except Exception as exc:  # a candidate that fails is reported; the search goes on
-                    if isinstance(exc.__context__, KeyboardInterrupt) or "KeyboardInterrupt" in str(exc):
-                        raise KeyboardInterrupt from exc  # Ctrl-C wrapped by torch's tracer: stop, not an error
-                    cols["error"][i] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                    reraise_interrupt(exc)
+                    prepared[i] = None
+                    cols["error"][i] = error_text(exc)
                 if hit is None:
                     commit_counts(i)
                 progress.advance()
             if opts.latency:
+
+                def on_error(i: int, message: str) -> None:  # failed while timed: keep its reason
+                    cols["error"][i] = message
+                    commit_counts(i, again=True)
+
                 missing = int(sum(np.isnan(samples[i]).sum() for i in todo if prepared[i] is not None))
                 progress.stage(f"latency ({opts.rounds} interleaved rounds)", missing)
-                samples = latency(prepared, opts, progress.advance, samples, commit_sample)
+                samples = latency(prepared, opts, progress.advance, samples, commit_sample, on_error)
     except KeyboardInterrupt:
         result.interrupted = True
         status = "interrupted"
     if opts.latency:
+        cols["latency_rounds"] = np.isfinite(samples).sum(axis=1).astype(np.int64)
         for i in range(n):
             if not cols["error"][i]:
                 stats = latency_stats(samples[i])
@@ -269,7 +291,7 @@ def _measure(
                     store.put_latency(keys[i], sizes[i], sh, eh, stats)
     if store is not None and run_id is not None and not offline:
         store.end_run(run_id, status)
-    rows = {**rows, **cols, **{k: np.full(n, v, dtype=object) for k, v in _env_cols(env).items()}}
+    rows = {**rows, **cols, **_env_cols(env, settings, n)}
     return rank(rows, spec.sort or ("latency_ms" if opts.latency else "params"), opts.latency)
 
 
@@ -301,27 +323,52 @@ def build_key(key: str, build_opts: dict[str, Any]) -> tuple[Any, int]:
     return build(cfg, **build_opts), cfg.in_channels
 
 
+def measure_counts(
+    key: str, input_size: int, opts: MeasureOptions, build_opts: dict[str, Any], with_counts: bool
+) -> tuple[tuple[Any, Any], tuple[int, int] | None]:
+    """Build a candidate as it will be timed (device, dtype, memory format) and count THAT module.
+
+    Returns ((module, input batch), (params, MACs) or None when ``with_counts`` is False).
+    Counting happens on the prepared module with an input in the timed memory format, so the
+    fused variant an IGC block picks for that format is the one fvcore sees.
+    """
+    from .counting import count
+
+    module, in_channels = build_key(key, build_opts)
+    prepared = prepare(module, in_channels, input_size, opts)
+    counted = count(prepared[0], in_channels, input_size, channels_last=opts.channels_last) if with_counts else None
+    return prepared, counted
+
+
 def _empty_measurements(n: int) -> dict[str, np.ndarray]:
     nan = np.full(n, np.nan)
     return {
         "params_measured": np.full(n, -1, dtype=np.int64),
         "macs_measured": np.full(n, -1, dtype=np.int64),
-        "count_ok": np.zeros(n, dtype=np.int8),
+        "count_ok": np.full(n, -1, dtype=np.int8),  # -1: not counted (the candidate failed first)
         "latency_ms": nan.copy(),
         "latency_iqr_ms": nan.copy(),
         "latency_min_ms": nan.copy(),
+        "latency_rounds": np.zeros(n, dtype=np.int64),
         "peak_mem_bytes": np.full(n, -1, dtype=np.int64),
         "error": np.full(n, "", dtype=object),
     }
 
 
-def _env_cols(env: dict[str, Any]) -> dict[str, Any]:
-    return {k: str(env[k]) for k in ENV_FIELDS}
+def _env_cols(env: dict[str, Any], settings: dict[str, Any], n: int) -> dict[str, np.ndarray]:
+    """The run-wide columns of every row: environment, implementation, how memory was taken."""
+    values = {k: env[k] for k in ENV_FIELDS if k in env}
+    values["impl"] = settings.get("impl") or "auto"
+    values["peak_mem_method"] = "measured" if str(env["device"]).startswith("cuda") else "estimated"
+    return {k: np.full(n, v, dtype=object if isinstance(v, str) else np.int64) for k, v in values.items()}
 
 
 def rank(rows: Chunk, by: str, with_latency: bool) -> Chunk:
     """Sort (ties by key, failures last), number the rows, and mark the Pareto front."""
     rows = sort_rows(rows, by)
+    failed = rows["error"] != ""
+    if failed.any():  # stable: measured rows in sort order, then the failures in sort order
+        rows = take(rows, np.concatenate([np.flatnonzero(~failed), np.flatnonzero(failed)]))
     n = rows["key"].size
     rows["rank"] = np.arange(1, n + 1, dtype=np.int64)
     rows["pareto"] = pareto(rows, ("params", "macs", "latency_ms") if with_latency else ("params", "macs")).astype(
@@ -350,22 +397,11 @@ def pareto(rows: Chunk, objectives: tuple[str, ...]) -> np.ndarray:
 def write_results(result: SearchResult, spec: Spec, opts: MeasureOptions, out: Path, plot: bool = False) -> list[Path]:
     """results.csv, results.md, results.json, configs/<key>.json (and plots), written atomically."""
     files = []
-    env_line = ", ".join(f"{k}={v}" for k, v in result.env.items())
-    notes = [f"Environment: {env_line}.", f"Measurement: {describe(opts)}."]
     if plot:
         from .plots import plot_results
 
         files += plot_results(result.rows, out, f"igcsearch search: {spec.name} — {spec.describe()}")
-        notes.append("![MACs vs latency and params vs MACs, Pareto front in red](tradeoff.png)")
-    if result.interrupted:
-        notes.append("**Interrupted**: rows without latency were not measured.")
-    fields, convention = RESULT_FIELDS, CONVENTION
-    if spec.extra.get("network"):
-        from .networks.report import NETWORK_CONVENTION, network_fields, network_notes
-
-        fields, convention = network_fields(RESULT_FIELDS), NETWORK_CONVENTION
-        notes += [f"{n[0].upper()}{n[1:]}." for n in network_notes(spec)]
-    header = md_header(f"igcsearch search: {spec.name}", spec.describe(), notes, convention)
+    header, fields = results_header(result, spec, opts, plot), result_fields(spec)
     try:
         for fmt in ("csv", "md", "json"):
             path = out / f"results.{fmt}"
@@ -381,6 +417,36 @@ def write_results(result: SearchResult, spec: Spec, opts: MeasureOptions, out: P
     except OSError as exc:
         raise SpecError(f"cannot write results to {str(out)!r}: {exc.strerror}") from None
     return files
+
+
+def results_header(result: SearchResult, spec: Spec, opts: MeasureOptions, plot: bool = False) -> str:
+    """The Markdown paragraph above the results table: spec, convention, environment, protocol."""
+    env_line = ", ".join(f"{k}={v}" for k, v in result.env.items())
+    impl = (result.rows.get("impl", ["auto"])[0]) if result.rows else "auto"
+    notes = [f"Environment: {env_line}.", f"Measurement: {describe(opts)}; IGC implementation {impl}."]
+    if plot:
+        notes.append("![MACs vs latency and params vs MACs, Pareto front in red](tradeoff.png)")
+    if result.interrupted:
+        notes.append(
+            f"**Interrupted**: latency_rounds says how many of the {opts.rounds} rounds each row has; "
+            "rows with 0 were not timed."
+        )
+    convention = CONVENTION
+    if spec.extra.get("network"):
+        from .networks.report import NETWORK_CONVENTION, network_notes
+
+        convention = NETWORK_CONVENTION
+        notes += [f"{n[0].upper()}{n[1:]}." for n in network_notes(spec)]
+    return md_header(f"igcsearch search: {spec.name}", spec.describe(), notes, convention)
+
+
+def result_fields(spec: Spec) -> tuple[str, ...]:
+    """The columns of a search's results: RESULT_FIELDS, with the knob and width columns of networks."""
+    if spec.extra.get("network"):
+        from .networks.report import network_fields
+
+        return network_fields(RESULT_FIELDS)
+    return RESULT_FIELDS
 
 
 def export_record(key: str, rows: Chunk, spec: Spec) -> dict[str, Any]:

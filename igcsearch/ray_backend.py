@@ -7,8 +7,9 @@ finish and are committed at once; a task whose worker dies is retried (``max_ret
 candidate that fails is returned with its error. Without ``address`` a local Ray instance is
 started; on a cluster, start it with ``ray start --head`` and pass ``--address``.
 
-Latency on Ray is measured per candidate (warm-up, then ``rounds`` blocked_autorange calls on
-its worker): candidates run on different cores, so interleaving across them does not apply.
+Latency on Ray is measured per candidate on its worker (warm-up, then ``rounds`` calibrated
+``Timer.timeit`` measurements, as locally): candidates run on different cores, so
+interleaving across them does not apply. Counts are taken on the module as it is timed.
 """
 
 from __future__ import annotations
@@ -21,36 +22,39 @@ from .errors import IgcSearchError
 
 
 def measure_one(
-    key: str, input_size: int, opts: dict[str, Any], build_opts: dict[str, Any], with_counts: bool
+    key: str, input_size: int, opts: dict[str, Any], build_opts: dict[str, Any], with_counts: bool, acts: int
 ) -> dict[str, Any]:
     """Build, count and time one candidate (runs inside a Ray task, or locally)."""
-    from .counting import count
-    from .measure import MeasureOptions, latency, peak_memory, prepare
-    from .pipeline import build_key
+    from .measure import MeasureOptions, error_text, latency, peak_memory
+    from .pipeline import measure_counts
 
     mo = MeasureOptions(**opts)
     out: dict[str, Any] = {"key": key, "input_size": input_size, "error": "", "samples": []}
     try:
-        module, in_channels = build_key(key, build_opts)
-        if with_counts:
-            out["params_measured"], out["macs_measured"] = count(module, in_channels, input_size)
-        prepared = prepare(module, in_channels, input_size, mo)
-        out["peak_mem_bytes"] = peak_memory(*prepared, mo, 0)[0]
+        prepared, counted = measure_counts(key, input_size, mo, build_opts, with_counts)
+        if counted is not None:
+            out["params_measured"], out["macs_measured"] = counted
+        out["peak_mem_bytes"] = peak_memory(*prepared, mo, acts)[0]
         if mo.latency:
-            out["samples"] = latency([prepared], mo)[0].tolist()
+
+            def on_error(_: int, message: str) -> None:
+                out["error"] = message
+
+            samples = latency([prepared], mo, on_error=on_error)[0]
+            out["samples"] = [] if out["error"] else samples.tolist()
     except Exception as exc:  # reported in the row; the search goes on
-        out["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        out["error"] = error_text(exc)
     return out
 
 
 def run(
-    jobs: list[tuple[str, int, bool]],
+    jobs: list[tuple[str, int, bool, int]],
     opts: Any,
     build_opts: dict[str, Any],
     address: str | None,
     on_result: Callable[[dict[str, Any]], None],
 ) -> None:
-    """Measure (key, input_size, with_counts) jobs on Ray; call ``on_result`` as each finishes."""
+    """Measure (key, input_size, with_counts, acts) jobs on Ray; call ``on_result`` as each finishes."""
     try:
         import ray
     except ImportError:
@@ -65,7 +69,7 @@ def run(
     resources = {"num_gpus": 1, "num_cpus": 1} if opts.device == "cuda" else {"num_cpus": opts.threads}
     task = ray.remote(max_retries=3, **resources)(measure_one)
     od = dataclasses.asdict(opts)
-    refs = {task.remote(k, s, od, build_opts, c): (k, s) for k, s, c in jobs}
+    refs = {task.remote(k, s, od, build_opts, c, a): (k, s) for k, s, c, a in jobs}
     pending = list(refs)
     while pending:
         done, pending = ray.wait(pending, num_returns=1)

@@ -26,7 +26,7 @@ CONVENTION = (
     "elements per sample; ratios are against the regular conv-BN-ReLU of the row's geometry"
 )
 SORT_CAP = 5_000_000  # rows a full (untruncated) sort may hold in memory
-TRISTATE = ("baseline", "complementary", "wider", "acceleration", "compression", "divisible")
+TRISTATE = ("baseline", "complementary", "wider", "acceleration", "compression", "divisible", "count_ok", "pareto")
 
 
 def select(chunks: Iterable[Chunk], sort: str | None, top: int | None) -> tuple[list[Chunk], int]:

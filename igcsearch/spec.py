@@ -279,14 +279,7 @@ def list_presets() -> list[tuple[str, str, Path]]:
 
 def load_preset(name_or_path: str, *, extra_keys: tuple[str, ...] = ()) -> dict[str, Any]:
     """Raw options of a preset given by shipped name or by file path."""
-    path = Path(name_or_path)
-    if not (path.suffix == ".toml" or path.exists()):
-        path = preset_dir() / f"{name_or_path}.toml"
-        if not path.exists():
-            choices = ", ".join(n for n, _, _ in list_presets())
-            raise PresetError(f"unknown preset {name_or_path!r}; choose from: {choices} (or give a .toml path)")
-    elif not path.exists():
-        raise PresetError(f"preset file {str(path)!r} does not exist")
+    path = _preset_path(name_or_path)
     data = _read_toml(path)
     data.setdefault("name", path.stem)
     unknown = sorted(set(data) - set(SPEC_KEYS) - set(extra_keys))
@@ -295,6 +288,26 @@ def load_preset(name_or_path: str, *, extra_keys: tuple[str, ...] = ()) -> dict[
             f"preset {str(path)!r}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(SPEC_KEYS + list(extra_keys))}"
         )
     return data
+
+
+def _preset_path(name_or_path: str) -> Path:
+    """A shipped preset by name (first, whatever the current directory holds) or a file path.
+
+    A name is a word without a path separator or ``.toml`` suffix; ``./default`` is a path.
+    """
+    path = Path(name_or_path)
+    is_name = path.suffix != ".toml" and "/" not in name_or_path and "\\" not in name_or_path
+    shipped = preset_dir() / f"{name_or_path}.toml"
+    if is_name and shipped.is_file():
+        return shipped
+    if path.is_file():
+        return path
+    if is_name and not path.exists():
+        choices = ", ".join(n for n, _, _ in list_presets())
+        raise PresetError(f"unknown preset {name_or_path!r}; choose from: {choices} (or give a .toml path)")
+    if path.is_dir():
+        raise PresetError(f"preset {str(path)!r} is a directory, not a TOML file")
+    raise PresetError(f"preset file {str(path)!r} does not exist")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

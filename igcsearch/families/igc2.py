@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..config import BlockConfig
-from ..cost import LayerCost, bn, conv
+from ..cost import LayerCost, bn, conv, scalar
 from ..numtheory import divisor_counts, divisors_of, ordered_factorisations
 from ..registry import Family, register
 
@@ -58,7 +58,14 @@ def layers(c: dict[str, Any]) -> list[LayerCost]:
     C = c["out_channels"]
     k1, tail, _ = _chain(c)
     w1 = conv("W_1 kxk group conv (C/K_1 groups)", C, C, c["kernel"], C // k1, hw)
-    rest = LayerCost("W_2..W_n 1x1 group convs (C/K_i groups)", C * tail, C * tail * hw, (_chain(c)[2] - 1) * C * hw)
+    one = scalar(C, hw) if c["K"].shape[0] == 1 else None
+    formula = ""
+    if one:
+        ks = [int(k) for k in c["K"][0, 1:] if k]
+        formula = f"params C·(K_2+…+K_n) = {one[0]}·({'+'.join(map(str, ks))}); MACs params·H'W' = ·{one[1]}"
+    rest = LayerCost(
+        "W_2..W_n 1x1 group convs (C/K_i groups)", C * tail, C * tail * hw, (_chain(c)[2] - 1) * C * hw, formula
+    )
     return [w1, rest, bn("BN", C)]
 
 

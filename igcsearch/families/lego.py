@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..config import BlockConfig
-from ..cost import LayerCost, bn
+from ..cost import LayerCost, bn, scalar
 from ..numtheory import divisors_of, expand
 from ..registry import Family, register
 
@@ -39,9 +39,15 @@ def layers(c: dict[str, Any]) -> list[LayerCost]:
     hw = c["out_size"] ** 2
     cin, n, o, m = c["in_channels"], c["out_channels"], c["o"], c["m"]
     lego_w = c["kernel"] ** 2 * (cin // o) * m
+    one = scalar(c["kernel"], cin, n, o, m, hw)
+    f_lego = f_merge = ""
+    if one:
+        k, ci, no, oo, mm, pos = one
+        f_lego = f"params k²·(c/o)·m = {k}²·({ci}/{oo})·{mm}; MACs o·params·H'W' = {oo}·…·{pos}"
+        f_merge = f"params o·n (coefficients α) = {oo}·{no}; MACs params·H'W' = ·{pos}"
     return [
-        LayerCost("Lego filters: o split kxk convs (c/o)->m", lego_w, o * lego_w * hw, o * m * hw),
-        LayerCost("sparse merge: each output sums o scaled maps", o * n, o * n * hw, n * hw),
+        LayerCost("Lego filters: o split kxk convs (c/o)->m", lego_w, o * lego_w * hw, o * m * hw, f_lego),
+        LayerCost("sparse merge: each output sums o scaled maps", o * n, o * n * hw, n * hw, f_merge),
         bn("BN", n),
     ]
 
