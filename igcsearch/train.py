@@ -231,20 +231,16 @@ def make_model(source: str, data: Dataset, weights: str | None = None) -> tuple[
 
     path = Path(source)
     if path.suffix == ".json" or (path.is_file() and _is_json(path)):
-        from .export import build_record, read_record, record_key
+        from .builder import build
+        from .export import read_record, record_key
 
         record = read_record(path)
-        built, key = build_record(record), record_key(record)
+        built, key = build(record["config"]), record_key(record)
         where: Path | None = path
     elif not path.is_file() and re.fullmatch(r"[a-z0-9]+-[\w-]+", source) and ":" not in source:
-        from .export import build_record
+        from .builder import build
 
-        built = build_record({"config": {"network_key": source}}) if source.startswith("net-") else None
-        if built is None:
-            from .builder import build
-
-            built = build(source)
-        key, where = source, None
+        built, key, where = build(source), source, None
     else:
         from .convert import load_model
 
