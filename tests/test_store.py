@@ -48,8 +48,10 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
 
 
 def _interrupt(out: Path, sig: int, after: int) -> int:
+    # default SIGINT handling in the child even when pytest runs in the background (where SIGINT is ignored)
     proc = subprocess.Popen([sys.executable, "-m", "igcsearch", "search", *SEARCH, "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     db = out / "results.sqlite"
     deadline = time.time() + 120
     while stored(db) < after and proc.poll() is None and time.time() < deadline:
