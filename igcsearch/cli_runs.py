@@ -55,8 +55,10 @@ def runs_show(
     run: Annotated[int, typer.Argument(help="Run id (see `runs list`).")], store: StorePath = DEFAULT_STORE
 ) -> None:
     """One run's spec, measurement settings and environment, as JSON."""
+    from .store import dumps
+
     with _open(store) as db:
-        typer.echo(json.dumps(db.run(run), indent=2, sort_keys=True))
+        typer.echo(dumps(db.run(run), indent=2))
 
 
 @runs_app.command("report")

@@ -106,7 +106,7 @@ def export_configs(
             record = export_record(key, rows, find_spec(results_dir, key))
             path = out / f"{key}.json"
             with atomic_open(path) as fh:
-                json.dump(record, fh, indent=2)
+                json.dump(record, fh, indent=2, allow_nan=False)
                 fh.write("\n")
             written.append((record, path))
     except OSError as exc:

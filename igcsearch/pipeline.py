@@ -32,6 +32,7 @@ from .measure import (
 from .report import atomic_open, md_header, select, to_frame, write
 from .space import ROW_FIELDS, Chunk, chunks, sort_rows, take
 from .spec import SORT_ROW_FIELDS, Spec
+from .store import NON_FINITE, plain_json
 
 MEASURED_FIELDS = (
     "params_measured", "macs_measured", "count_ok", "latency_ms", "latency_iqr_ms", "latency_min_ms",
@@ -182,9 +183,7 @@ def _measure(
     cached: dict = {}
     stored: dict = {}
     if store is not None:
-        spec_dict = {
-            k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(spec).items() if k != "extra"
-        }
+        spec_dict = spec_to_dict(spec)
         if spec.extra.get("network"):
             spec_dict["network"] = spec.extra["network"]  # rebuilding the run needs it (spec_from_dict)
         run_id = store.begin_run(spec.name, spec_dict, settings, env) if not offline else None
@@ -411,7 +410,7 @@ def write_results(result: SearchResult, spec: Spec, opts: MeasureOptions, out: P
         for key in result.rows["key"].tolist():
             path = out / "configs" / f"{key}.json"
             with atomic_open(path) as fh:
-                json.dump(export_record(key, result.rows, spec), fh, indent=2)
+                json.dump(export_record(key, result.rows, spec), fh, indent=2, allow_nan=False)
                 fh.write("\n")
         files.append(out / "configs")
     except OSError as exc:
@@ -445,9 +444,7 @@ def export_record(key: str, rows: Chunk, spec: Spec) -> dict[str, Any]:
         "config": _config_of(key),
         "input_size": int(rows["input_size"][i]),
         "counts": {name: int(rows[name][i]) for name in ("params", "macs", "acts")},
-        "spec": {
-            k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(spec).items() if k != "extra"
-        },
+        "spec": plain_json(spec_to_dict(spec)),
     }
 
 
@@ -470,11 +467,23 @@ def describe(opts: MeasureOptions) -> str:
 # ---------------------------------------------------------------- rebuilding from the store
 
 
+def spec_to_dict(spec: Spec) -> dict[str, Any]:
+    """A Spec's fields as a JSON-able dict (tuples as lists; without the measurement options)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(spec).items() if k != "extra"}
+
+
 def spec_from_dict(data: dict[str, Any]) -> Spec:
-    """The Spec stored with a run."""
+    """The Spec stored with a run or an export record ("inf" strings back to infinities)."""
     fields = {f.name for f in dataclasses.fields(Spec)} - {"extra"}
+    numbers = {f.name for f in dataclasses.fields(Spec) if "float" in str(f.type)}
     extra = {"network": data["network"]} if data.get("network") else {}
-    return Spec(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in fields}, extra=extra)
+
+    def value(k: str, v: Any) -> Any:
+        if isinstance(v, list):
+            return tuple(v)
+        return NON_FINITE.get(v, v) if k in numbers and isinstance(v, str) else v
+
+    return Spec(**{k: value(k, v) for k, v in data.items() if k in fields}, extra=extra)
 
 
 def report_run(store_path: Path, run_id: int, out: Path | None, plot: bool = False) -> SearchResult:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -204,3 +205,34 @@ def test_ray_backend_gives_the_local_rows(tmp_path: Path) -> None:
     pick = lambda out: sorted(tuple(r[f] for f in fields) for r in json.loads(out))  # noqa: E731
     assert pick(ray.stdout) == pick(local.stdout)
     assert all(r["latency_ms"] > 0 for r in json.loads(ray.stdout))
+
+
+def _reject(name: str) -> None:
+    raise AssertionError(f"non-standard JSON constant {name}")
+
+
+def test_infinite_balance_tol_is_standard_json_everywhere(tmp_path: Path, cli: Any) -> None:
+    import math
+
+    from igcsearch.export import find_spec
+
+    out = tmp_path / "res"
+    res = cli("search", "-c", "8", "--family", "conv,igc1", "--balance-tol", "inf", "--no-latency", "--out", out)
+    assert res.exit_code == 0, res.output
+    assert cli("export", out, "--keys", "conv-c8k3,igc1-L2M4-c8k3", "--out", tmp_path / "cfg").exit_code == 0
+    shown = cli("runs", "show", "1", "--store", out / "results.sqlite")
+    assert shown.exit_code == 0, shown.output
+    texts = [shown.stdout, (out / "results.json").read_text()]
+    texts += [p.read_text() for p in [*(out / "configs").iterdir(), *(tmp_path / "cfg").iterdir()]]
+    assert len(texts) == 2 + 4 + 2
+    for text in texts:
+        json.loads(text, parse_constant=_reject)
+    assert json.loads(shown.stdout)["spec"]["balance_tol"] == "inf"
+    record = json.loads((tmp_path / "cfg" / "igc1-L2M4-c8k3.json").read_text())
+    assert record["spec"]["balance_tol"] == "inf"
+    assert find_spec(out, "igc1-L2M4-c8k3").balance_tol == math.inf  # read back as a number
+    (out / "results.json").unlink()
+    rebuilt = cli("runs", "report", "1", "--store", out / "results.sqlite")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    keys = {r["key"] for r in json.loads((out / "results.json").read_text())}
+    assert keys == {"conv-c8k3", "igc1-L2M4-c8k3", "igc1-L4M2-c8k3", "igc1-L8M1-c8k3"}
