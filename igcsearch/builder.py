@@ -47,7 +47,7 @@ def check_record(record: dict[str, Any], where: str) -> dict[str, Any]:
 
     if "schema_version" not in record:
         raise ConfigError(
-            f"{where}: no schema_version (an `igcsearch export` record holds \"schema_version\": {SCHEMA_VERSION}); "
+            f'{where}: no schema_version (an `igcsearch export` record holds "schema_version": {SCHEMA_VERSION}); '
             "re-export it with this version"
         )
     version = record["schema_version"]

@@ -136,7 +136,10 @@ BLOCK_CONFIG = {"family": "igc1", "in_channels": 32, "out_channels": 32, "kernel
     ("record", "message"),
     [
         ({"key": "garbage"}, "key 'garbage' does not match its config, whose key is 'igc1-L16M2-c32k3'"),
-        ({"key": "igc1-L3M2-c32k3"}, "key 'igc1-L3M2-c32k3' does not match its config, whose key is 'igc1-L16M2-c32k3'"),
+        (
+            {"key": "igc1-L3M2-c32k3"},
+            "key 'igc1-L3M2-c32k3' does not match its config, whose key is 'igc1-L16M2-c32k3'",
+        ),
         ({"family": "lego"}, "family 'lego' does not match its config's family 'igc1'"),
         ({"schema_version": None}, "schema_version None is not supported"),
         ({"schema_version": "1"}, "schema_version '1' is not supported"),
@@ -165,7 +168,9 @@ def test_record_without_schema_version_is_refused(tmp_path: Path) -> None:
 
     for record in ({"key": "igc1-L16M2-c32k3", "config": BLOCK_CONFIG}, {"config": {"network_key": NET_KEY}}):
         for build in (igcsearch.build, build_record):
-            with pytest.raises(ConfigError, match='no schema_version \\(an `igcsearch export` record holds "schema_version": 1\\)'):
+            with pytest.raises(
+                ConfigError, match='no schema_version \\(an `igcsearch export` record holds "schema_version": 1\\)'
+            ):
                 build(record)
     with pytest.raises(ConfigError, match="family 'igc1' does not match its config's family 'conv'"):
         igcsearch.build(net_record(family="igc1"))
@@ -175,7 +180,9 @@ def test_record_without_schema_version_is_refused(tmp_path: Path) -> None:
 
 def test_cli_train_refuses_a_mismatched_record(tmp_path: Path, cli: Any) -> None:
     path = tmp_path / "rec.json"
-    path.write_text(json.dumps({"schema_version": 1, "key": "igc1-L8M4-c32k3", "family": "igc1", "config": BLOCK_CONFIG}))
+    path.write_text(
+        json.dumps({"schema_version": 1, "key": "igc1-L8M4-c32k3", "family": "igc1", "config": BLOCK_CONFIG})
+    )
     import numpy as np
 
     x, y = np.zeros((4, 3, 8, 8), np.uint8), np.array([0, 1, 0, 1])
