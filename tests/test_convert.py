@@ -114,6 +114,21 @@ def test_rules_pick_what_they_say(rule: str) -> None:
                           "fewest-macs": "igc1-L16M2-c32k3", "fewest-params": "igc1-L16M2-c32k3"}[rule]  # fmt: skip
 
 
+def test_whole_model_totals_count_padding_same_convs() -> None:
+    from igcsearch.convert import convert
+
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.Conv2d(16, 16, 3, padding="same", bias=False),
+        nn.Conv2d(16, 16, 1, padding="same", bias=False), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 4),
+    )  # fmt: skip
+    result = convert(model, "dwsep", input_size=8)
+    assert result.totals["macs_before"] == 8 * 8 * (3 * 16 * 9 + 16 * 16 * 9 + 16 * 16) + 16 * 4 == 191_552
+    assert result.notes == []  # nothing fvcore could not count
+    assert [c.name for c in result.changes] == ["0", "1"]
+    unchanged = 8 * 8 * 16 * 16 + 16 * 4  # the 1x1 'same' conv stays, and the FC
+    assert result.totals["macs_after"] == sum(c.macs_after for c in result.changes) + unchanged
+
+
 def test_fraction_and_block_bn() -> None:
     from igcsearch.convert import convert
 
