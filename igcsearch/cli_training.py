@@ -16,7 +16,8 @@ from .errors import IgcSearchError
 
 PICKLE_NOTE = (
     "MODEL: a saved module (torch.save(model); loading it RUNS CODE FROM THE FILE: only files you trust), "
-    "a TorchScript file (safe; models made of torch.nn layers, e.g. nn.Sequential), or package.module:factory "
+    "a TorchScript file (safe; torch.jit.script of a model made of torch.nn layers, e.g. nn.Sequential; traced "
+    "files are refused), or package.module:factory "
     "(safe; with --weights STATE_DICT loaded with weights_only=True)."
 )
 

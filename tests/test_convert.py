@@ -280,6 +280,42 @@ def test_cli_convert_bad_input(usernet: Path, cli: Any, args: list, message: str
     assert not (usernet / "x.pt").exists()
 
 
+def small_cnn() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16, eps=1e-3), nn.ReLU(inplace=True),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(32), nn.LeakyReLU(0.2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
+    ).eval()  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["convert", "decompose"])
+def test_traced_torchscript_is_refused_clearly_and_scripted_works(
+    tmp_path: Path, cli: Any, command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from igcsearch.convert import load_model
+
+    monkeypatch.chdir(tmp_path)
+    model, x = small_cnn(), torch.randn(2, 3, 16, 16)
+    torch.jit.save(torch.jit.trace(model, x), "traced.ts")
+    torch.jit.save(torch.jit.script(model), "scripted.ts")
+    with pytest.raises(IgcSearchError, match="module '0' \\(Conv2d\\) has lost its settings") as info:
+        load_model("traced.ts")
+    assert "torch.jit.trace" in str(info.value) and "torch.jit.script(model)" in str(info.value)
+    eager = load_model("scripted.ts")
+    assert eager[1].eps == 1e-3 and eager[5].negative_slope == 0.2 and eager[3].stride == (2, 2)
+    with torch.no_grad():
+        assert torch.equal(eager.eval()(x), model(x))
+    args = ["--family", "igc1", "--input-size", "16"] if command == "convert" else ["--rank", "1"]
+    res = cli(command, "traced.ts", *args, "--out", "x.pt")
+    assert res.exit_code == 1, res.output
+    assert res.stderr.startswith("error: TorchScript: module '0' (Conv2d) has lost its settings")
+    assert res.stderr.count("\n") == 1 and "torch.jit.script(model)" in res.stderr and "Traceback" not in res.output
+    assert not (tmp_path / "x.pt").exists()
+    ok = cli(command, "scripted.ts", *args, "--out", "x.pt")
+    assert ok.exit_code == 0, ok.output
+    assert out_shape(torch.load(tmp_path / "x.pt", weights_only=False), 16) == (2, 10)
+
+
 def test_cli_help_warns_about_pickles(cli: Any) -> None:
     for command in ("convert", "decompose", "train"):
         text = " ".join(cli(command, "--help").stdout.split())
