@@ -266,6 +266,8 @@ def print_decompose(result: Any, source: str, calib: Path | None) -> None:
     table.add_section()
     table.add_row("whole model", "", "", "", _num(result.params_before), _num(result.params_after), "", "", "")
     console.print(table)
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
     if result.skipped:
         left = Table(title=f"not decomposed ({len(result.skipped)})")
         left.add_column("layer")
