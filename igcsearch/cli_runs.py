@@ -88,6 +88,10 @@ def runs_report(
     """Rebuild a run's results.csv/md/json (and plots) from the store, measuring nothing."""
     from .pipeline import report_run
 
+    if plot:
+        from .plots import require_matplotlib
+
+        require_matplotlib()  # before anything is rebuilt
     with _open(store):
         pass
     result = report_run(store, run, out or store.parent, plot)
