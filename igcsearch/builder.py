@@ -31,32 +31,73 @@ def resolve(spec: Any) -> BlockConfig:
 
 
 def unwrap(data: Any, where: str) -> Any:
-    """The config dict of an export record (checking its ``schema_version``), or ``data`` itself."""
+    """The config dict of an export record (checked by :func:`check_record`), or ``data`` itself."""
     if not (isinstance(data, dict) and isinstance(data.get("config"), dict)):
         return data
+    return check_record(data, where)
+
+
+def check_record(record: dict[str, Any], where: str) -> dict[str, Any]:
+    """The ``config`` of an export record after checking its schema_version, key and family.
+
+    ``schema_version`` must be present and be the one this igcsearch writes; ``key`` and
+    ``family``, where given, must be the config's own canonical key and family.
+    """
     from .pipeline import SCHEMA_VERSION
 
-    version = data.get("schema_version", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
+    if "schema_version" not in record:
+        raise ConfigError(
+            f'{where}: no schema_version (an `igcsearch export` record holds "schema_version": {SCHEMA_VERSION}); '
+            "re-export it with this version"
+        )
+    version = record["schema_version"]
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise ConfigError(
             f"{where}: schema_version {version!r} is not supported (this igcsearch reads {SCHEMA_VERSION}); "
             "re-export it with this version"
         )
-    return data["config"]
+    config = record["config"]
+    key, family = canonical(config, where)
+    if "key" in record and record["key"] != key:
+        raise ConfigError(f"{where}: key {record['key']!r} does not match its config, whose key is {key!r}")
+    if "family" in record and family is not None and record["family"] != family:
+        raise ConfigError(f"{where}: family {record['family']!r} does not match its config's family {family!r}")
+    return config
+
+
+def canonical(config: dict[str, Any], where: str) -> tuple[str, str | None]:
+    """(canonical key, family) of a config dict: a block config, or ``{"network_key": …}``.
+
+    A network's family is its blocks' family (None for MobileNetV2's own ``ref`` units).
+    """
+    try:
+        if "network_key" in config:
+            from .networks import parse_network_key
+
+            net = parse_network_key(config["network_key"])
+            return net.key, (net.block.family if net.block is not None else None)
+        cfg = from_dict(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return cfg.key, cfg.family
 
 
 def network_key(spec: Any) -> str | None:
-    """The ``net-…`` key when ``spec`` names a network (its key, a record or a dict), else None."""
+    """The ``net-…`` key when ``spec`` names a network (its key, a record or a dict), else None.
+
+    A record is checked (:func:`check_record`) on the way, so a network record with an
+    unknown schema_version fails like a block record does.
+    """
     if isinstance(spec, str) and spec.strip().startswith("net-") and not _looks_like_path(spec):
         return spec.strip()
-    data = spec
+    data, where = spec, "config"
     if isinstance(spec, Path) or (isinstance(spec, str) and _looks_like_path(spec)):
+        where = f"config file {str(spec)!r}"
         try:
             data = json.loads(Path(spec).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             return None  # resolve() reports the problem
-    if isinstance(data, dict) and isinstance(data.get("config"), dict):
-        data = data["config"]
+    data = unwrap(data, where)
     if isinstance(data, dict) and "network_key" in data:
         return str(data["network_key"])
     return None

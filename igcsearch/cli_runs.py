@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -32,21 +31,36 @@ def _open(path: Path):
 @runs_app.command("list")
 @handles_errors
 def runs_list(store: StorePath = DEFAULT_STORE) -> None:
-    """Every run: id, name, status, start, candidates, environment."""
+    """Every run: id, name, status, start, candidates, its spec, environment and backend."""
     from rich.console import Console
     from rich.table import Table
 
     with _open(store) as db:
         runs = db.runs()
-    table = Table(title=f"runs in {store}")
-    for col in ("id", "name", "status", "started", "candidates", "device", "threads", "batch", "format"):
-        table.add_column(col)
+    table = Table(title=f"runs in {store}", show_lines=True)
+    for col in ("id", "name", "status", "started", "candidates", "spec", "device", "torch", "threads", "batch",
+                "format", "backend"):  # fmt: skip
+        table.add_column(col, overflow="fold")
     for r in runs:
-        env = r["env"]
-        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))
-        table.add_row(str(r["id"]), r["name"], r["status"], started, str(r["candidates"]), str(env.get("device", "")),
-                      str(env.get("threads", "")), str(env.get("batch", "")), str(env.get("memory_format", "")))  # fmt: skip
-    Console().print(table)
+        table.add_row(*run_cells(r))
+    Console(width=max(Console().width, 160)).print(table)
+
+
+def run_cells(run: dict) -> list[str]:
+    """The `runs list` cells of one run: its spec line (Spec.describe) and environment."""
+    from .pipeline import spec_from_dict
+
+    env = run["env"]
+    started = time.strftime("%Y-%m-%d %H:%M", time.localtime(run["started"]))
+    try:
+        spec = spec_from_dict(run["spec"]).describe()
+    except Exception:  # a spec this version cannot rebuild: show it raw
+        spec = str(run["spec"])
+    backend = run["settings"].get("backend") or "local"
+    values = (run["id"], run["name"], run["status"], started, run["candidates"], spec, env.get("device", ""),
+              env.get("torch_version", ""), env.get("threads", ""), env.get("batch", ""), env.get("memory_format", ""),
+              backend)  # fmt: skip
+    return [str(v) for v in values]
 
 
 @runs_app.command("show")
@@ -55,8 +69,10 @@ def runs_show(
     run: Annotated[int, typer.Argument(help="Run id (see `runs list`).")], store: StorePath = DEFAULT_STORE
 ) -> None:
     """One run's spec, measurement settings and environment, as JSON."""
+    from .store import dumps
+
     with _open(store) as db:
-        typer.echo(json.dumps(db.run(run), indent=2, sort_keys=True))
+        typer.echo(dumps(db.run(run), indent=2))
 
 
 @runs_app.command("report")
@@ -72,6 +88,10 @@ def runs_report(
     """Rebuild a run's results.csv/md/json (and plots) from the store, measuring nothing."""
     from .pipeline import report_run
 
+    if plot:
+        from .plots import require_matplotlib
+
+        require_matplotlib()  # before anything is rebuilt
     with _open(store):
         pass
     result = report_run(store, run, out or store.parent, plot)

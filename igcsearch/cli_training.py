@@ -16,7 +16,8 @@ from .errors import IgcSearchError
 
 PICKLE_NOTE = (
     "MODEL: a saved module (torch.save(model); loading it RUNS CODE FROM THE FILE: only files you trust), "
-    "a TorchScript file (safe; models made of torch.nn layers, e.g. nn.Sequential), or package.module:factory "
+    "a TorchScript file (safe; torch.jit.script of a model made of torch.nn layers, e.g. nn.Sequential; traced "
+    "files are refused), or package.module:factory "
     "(safe; with --weights STATE_DICT loaded with weights_only=True)."
 )
 
@@ -219,26 +220,17 @@ def decompose(
 
 def load_calibration(path: Path, samples: int) -> Any:
     """Calibration images from an .npz (``x`` or ``x_train``), as float32 NCHW."""
-    import numpy as np
-
-    from .train import _check_images, to_float
+    from .train import _check_images, npz_array, open_npz, to_float
 
     if samples < 1:
         raise IgcSearchError(f"--samples must be >= 1, got {samples}")
-    if not path.is_file():
-        raise IgcSearchError(f"calibration file {str(path)!r} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            name = "x" if "x" in npz.files else "x_train" if "x_train" in npz.files else None
-            if name is None:
-                raise IgcSearchError(
-                    f"{path.name}: no array 'x' or 'x_train' (it has: {', '.join(npz.files) or 'nothing'})"
-                )
-            x = npz[name][:samples]
-    except IgcSearchError:
-        raise
-    except Exception as exc:
-        raise IgcSearchError(f"cannot read {str(path)!r} as an .npz archive: {type(exc).__name__}: {exc}") from None
+    with open_npz(path, "calibration file") as npz:
+        name = "x" if "x" in npz.files else "x_train" if "x_train" in npz.files else None
+        if name is None:
+            raise IgcSearchError(
+                f"{path.name}: no array 'x' or 'x_train' (it has: {', '.join(npz.files) or 'nothing'})"
+            )
+        x = npz_array(npz, name, path)[:samples]
     _check_images(name, x)
     return to_float(x)
 
@@ -265,6 +257,8 @@ def print_decompose(result: Any, source: str, calib: Path | None) -> None:
     table.add_section()
     table.add_row("whole model", "", "", "", _num(result.params_before), _num(result.params_after), "", "", "")
     console.print(table)
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
     if result.skipped:
         left = Table(title=f"not decomposed ({len(result.skipped)})")
         left.add_column("layer")

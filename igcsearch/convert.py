@@ -16,8 +16,9 @@ official unit's BN after each conv and end linear).
 
 Loading a model (shared with ``decompose`` and ``train``): a pickled full module
 (``torch.save(model)``; loading it RUNS CODE FROM THE FILE), a TorchScript file (safe: no
-code runs; rebuilt into eager torch.nn layers, which works for models made of torch.nn
-containers and layers, e.g. an ``nn.Sequential``), or an import path
+code runs; rebuilt into eager torch.nn layers, which works for ``torch.jit.script`` of models
+made of torch.nn containers and layers, e.g. an ``nn.Sequential``; a ``torch.jit.trace`` file
+keeps no layer settings and is refused), or an import path
 ``package.module:factory`` (safe; ``weights=`` a state_dict file loaded with
 ``weights_only=True``).
 """
@@ -201,9 +202,7 @@ def eager_from_script(sm: Any, name: str = "") -> Any:
     if children:
         raise IgcSearchError(f"TorchScript: {where} ({cls.__name__}) has submodules and cannot be rebuilt")
     kwargs: dict[str, Any] = {}
-    for param in list(inspect.signature(cls.__init__).parameters)[1:]:
-        if param in ("device", "dtype"):
-            continue
+    for param in _settings(sm, cls, where):
         if param == "bias":
             kwargs["bias"] = getattr(sm, "bias", None) is not None
         elif hasattr(sm, param):
@@ -216,6 +215,30 @@ def eager_from_script(sm: Any, name: str = "") -> Any:
         raise IgcSearchError(f"TorchScript: cannot rebuild {where} ({cls.__name__}): {_first_line(exc)}") from None
     module.train(sm.training)
     return module
+
+
+TRACED = (
+    "the file was made with torch.jit.trace, which keeps only the weights and a fixed graph, not the layers' "
+    "settings; save the model with torch.jit.script(model) instead, or load it from its source: "
+    "package.module:factory --weights FILE"
+)
+
+
+def _settings(sm: Any, cls: type, where: str) -> list[str]:
+    """The constructor arguments of a torch.nn layer to read from a scripted module's attributes.
+
+    A scripted layer keeps them (``in_channels``, ``stride``, ``eps``, …); a traced one keeps
+    none, so rebuilding it would silently use defaults: it is refused with a clear message.
+    """
+    signature = inspect.signature(cls.__init__).parameters.values()
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    names = [p.name for p in list(signature)[1:] if p.kind not in variadic and p.name not in ("device", "dtype")]
+    tensors = {n for n, _ in sm.named_parameters(recurse=False)} | {n for n, _ in sm.named_buffers(recurse=False)}
+    settings = [n for n in names if n not in tensors]
+    if settings and not any(hasattr(sm, n) for n in settings):
+        lost = ", ".join(settings[:3]) + (", …" if len(settings) > 3 else "")
+        raise IgcSearchError(f"TorchScript: {where} ({cls.__name__}) has lost its settings ({lost}): {TRACED}")
+    return names
 
 
 def save_model(model: Any, path: str | Path) -> Path:

@@ -5,9 +5,10 @@
 its total is MACs), with BatchNorm counted 0 (``set_op_handle("aten::batch_norm", lambda
 inputs, outputs: 0)``: the documented ``None`` form does not drop it), 0 for every
 data-movement, activation, elementwise and pooling op, an exact broadcasting ``matmul``
-handle and a handle for the fused IGC op ``igcsearch::interleaved_mix``. Any other op fvcore
-cannot count is an error (it would silently count 0), never a warning: fvcore's warnings
-and log output are silenced.
+handle, a handle for convs with string padding (``aten::_convolution_mode``, e.g.
+``padding="same"``) and one for the fused IGC op ``igcsearch::interleaved_mix``. Any other op
+fvcore cannot count is an error (it would silently count 0), never a warning: fvcore's
+warnings and log output are silenced.
 """
 
 from __future__ import annotations
@@ -83,6 +84,15 @@ def einsum_macs(inputs: list[Any], outputs: list[Any]) -> int:
     return total
 
 
+def convolution_mode_macs(inputs: list[Any], outputs: list[Any]) -> int:
+    """aten::_convolution_mode (a conv with padding='same'/'valid'): output elements × (C_in/g)·kh·kw.
+
+    fvcore has no handle for it; the weight (C_out, C_in/g, kh, kw) gives the MACs per output.
+    """
+    weight = _shape(inputs[1])
+    return math.prod(_shape(outputs[0])) * math.prod(weight[1:])
+
+
 def interleaved_mix_macs(inputs: list[Any], outputs: list[Any]) -> int:
     """igcsearch::interleaved_mix: y (N, L, M, X), out (N, L', M, X); L MACs per output."""
     y = _shape(inputs[0])
@@ -135,6 +145,7 @@ def handles() -> dict[str, Any]:
     out: dict[str, Any] = dict.fromkeys(ZERO_OPS, zero_macs)
     out["aten::matmul"] = matmul_macs
     out["aten::einsum"] = einsum_macs
+    out["aten::_convolution_mode"] = convolution_mode_macs
     out["igcsearch::interleaved_mix"] = interleaved_mix_macs
     return out
 

@@ -28,7 +28,7 @@ import copy
 import math
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -229,6 +229,7 @@ class DecomposeResult:
     skipped: list[tuple[str, str]]
     params_before: int
     params_after: int
+    notes: list[str] = field(default_factory=list)  # e.g. the rank clamped to min(C_out, k²)
 
 
 def ineligible(site: Any) -> str | None:
@@ -306,7 +307,28 @@ def _decompose(
     if after_shape != before_shape:  # an invariant: stride and padding stay on the depthwise conv
         raise AssertionError(f"output shape changed from {before_shape} to {after_shape}")
     params_after = sum(p.numel() for p in model.parameters())
-    return DecomposeResult(model, rank, calib is not None and refine, reports, skipped, params_before, params_after)
+    notes = notes_for(reports, rank, params_before, params_after)
+    return DecomposeResult(
+        model, rank, calib is not None and refine, reports, skipped, params_before, params_after, notes
+    )
+
+
+def notes_for(reports: list[LayerReport], rank: int, params_before: int, params_after: int) -> list[str]:
+    """What the user should know: layers whose r was clamped to min(C_out, k²), a model that grew."""
+    notes = []
+    clamped = [r for r in reports if r.rank < rank]
+    if clamped:
+        names = ", ".join(f"{r.name} (r = {r.rank})" for r in clamped[:6]) + (", …" if len(clamped) > 6 else "")
+        notes.append(
+            f"--rank {rank} is more than min(C_out, k²) for {len(clamped)} layer(s): {names} use r = min(C_out, k²), "
+            "where the decomposition is already exact"
+        )
+    if params_after > params_before:
+        notes.append(
+            f"the decomposed model has more parameters than the original ({params_before:,} -> {params_after:,}): "
+            "r·(C_in·k² + C_out·C_in) > C_out·C_in·k² at this rank; a smaller --rank compresses"
+        )
+    return notes
 
 
 def _decompose_layer(

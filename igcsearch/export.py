@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, IgcSearchError
-from .pipeline import NETWORK_PREFIX, SCHEMA_VERSION, export_record, spec_from_dict
+from .pipeline import export_record, spec_from_dict
 
 RECORD_FIELDS = ("key", "family", "input_size", "params", "macs", "acts")
 
@@ -106,7 +106,7 @@ def export_configs(
             record = export_record(key, rows, find_spec(results_dir, key))
             path = out / f"{key}.json"
             with atomic_open(path) as fh:
-                json.dump(record, fh, indent=2)
+                json.dump(record, fh, indent=2, allow_nan=False)
                 fh.write("\n")
             written.append((record, path))
     except OSError as exc:
@@ -118,14 +118,14 @@ def export_configs(
 
 
 def read_record(source: str | Path | dict[str, Any]) -> dict[str, Any]:
-    """A record from a file or dict, checked: a known ``schema_version`` and a ``config`` object.
+    """A record from a file or dict, checked (:func:`igcsearch.builder.check_record`).
 
-    A bare config dict (``{"family": …, …}``) is wrapped as a record without counts.
+    A bare config dict (``{"family": …, …}``) is wrapped as ``{"config": …}`` without counts.
     """
+    from .builder import check_record, read_json
+
     where = "config"
     if not isinstance(source, dict):
-        from .builder import read_json
-
         path = Path(source)
         where = f"config file {str(path)!r}"
         source = read_json(path, where)
@@ -133,13 +133,9 @@ def read_record(source: str | Path | dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"{where} must hold a JSON object")
     if "family" in source and "config" not in source:
         return {"config": source}
-    if "schema_version" in source and source["schema_version"] != SCHEMA_VERSION:
-        raise ConfigError(
-            f"{where}: schema_version {source['schema_version']!r} is not supported (this igcsearch reads "
-            f"{SCHEMA_VERSION}); re-export it with this version"
-        )
     if not isinstance(source.get("config"), dict):
         raise ConfigError(f"{where} has no 'config' object (expected an `igcsearch export` record or a config)")
+    check_record(source, where)
     return source
 
 
@@ -155,15 +151,6 @@ def record_key(record: dict[str, Any]) -> str:
 
 def build_record(source: str | Path | dict[str, Any], **opts: Any) -> Any:
     """The module of a record: the block of a block config, the network of a network row."""
-    record = read_record(source)
-    config = record["config"]
-    if "network_key" in config:
-        key = str(config["network_key"])
-        if not key.startswith(NETWORK_PREFIX):
-            raise ConfigError(f"network_key {key!r} must start with {NETWORK_PREFIX!r}")
-        from .networks import build_network_key
-
-        return build_network_key(key, **opts)
     from .builder import build
 
-    return build(config, **opts)
+    return build(read_record(source)["config"], **opts)

@@ -177,7 +177,8 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
     check_format(fmt)
     opts = measure_options(spec)
     backend = spec.extra.get("backend") or "local"
-    check_search(spec, opts, backend)  # before the progress bar starts
+    plot = bool(spec.extra.get("plot"))
+    check_search(spec, opts, backend, spec.extra.get("address"), plot)  # before the progress bar starts
     out = out or default_out(spec)
     build_opts = {"impl": spec.extra["impl"]} if spec.extra.get("impl") else {}
     store = spec.extra.get("store")
@@ -190,11 +191,11 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
             build_opts,
             Path(store) if store else None,
             bool(spec.extra.get("fresh")),
-            bool(spec.extra.get("plot")),
+            plot,
             backend,
             spec.extra.get("address"),
         )
-    header = results_header(result, spec, opts, bool(spec.extra.get("plot")))
+    header = results_header(result, spec, opts, plot)
     if not result.rows:
         if fmt != "table":
             write([], sys.stdout, fmt, fields=result_fields(spec), header=header)
@@ -210,7 +211,10 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
     if fmt == "table":
         shown = {k: (v[: spec.top or TERMINAL_ROWS] if isinstance(v, np.ndarray) else v) for k, v in rows.items()}
         env = result.env
-        notes = (f"environment: {env['device']}, torch {env['torch_version']}, {describe(opts)}", verdict)
+        notes = (
+            f"environment: {env['device']}, torch {env['torch_version']}, {describe(opts, result.backend)}",
+            verdict,
+        )
         if result.interrupted:
             notes += ("interrupted: see latency_rounds for how many rounds each row has",)
         cols = [c for c in SEARCH_COLUMNS if c[0] != "error" or failed]
@@ -226,18 +230,32 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
             [take(rows, np.arange(min(spec.top or n, n)))], sys.stdout, fmt, fields=result_fields(spec), header=header
         )
         print(verdict, file=sys.stderr)
-    print(
-        f"measured {result.measured} candidates, {n - result.measured} taken from the store {store or out / 'results.sqlite'}",
-        file=sys.stderr,
-    )
-    print(f"wrote {out}/results.csv, results.md, results.json and configs/", file=sys.stderr)
+    print(summary_line(result, opts.latency, Path(store) if store else out / "results.sqlite"), file=sys.stderr)
+    print(wrote_line(out, result.files), file=sys.stderr)
     if result.interrupted:
         print("interrupted: the files hold what finished", file=sys.stderr)
         raise KeyboardInterrupt
 
 
+def summary_line(result: Any, latency: bool, store: Path) -> str:
+    """What this call measured and what it took from the store, candidates and latency samples apart."""
+    done = f"counted {result.measured} candidates" + (f", timed {result.timed} latency samples" if latency else "")
+    taken = f"{result.reused} candidates' counts" + (f" and {result.reused_samples} samples" if latency else "")
+    return f"{done}; {taken} taken from the store {store}"
+
+
+def wrote_line(out: Path, files: list[Path]) -> str:
+    """``wrote OUT/results.csv, results.md, …``: every file and folder the search wrote, in order."""
+    names = [f"{p.name}/" if p.name == "configs" else p.name for p in files]
+    return f"wrote {out}/" + ", ".join(names)
+
+
 class _progress:
-    """A rich progress bar on stderr implementing the search Progress protocol."""
+    """A rich progress bar on stderr implementing the search Progress protocol.
+
+    The bar appears with the first stage, so what comes before it (connecting to Ray, an
+    error) prints alone.
+    """
 
     def __enter__(self) -> _progress:
         from rich.console import Console
@@ -254,12 +272,13 @@ class _progress:
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True), transient=False,
         )  # fmt: skip
-        self.bar.__enter__()
         self.task: Any = None
         return self
 
     def stage(self, name: str, total: int) -> None:
-        if self.task is not None:
+        if self.task is None:
+            self.bar.start()
+        else:
             self.bar.update(self.task, completed=self.bar.tasks[-1].total)
         self.task = self.bar.add_task(name, total=total)
 
@@ -267,7 +286,8 @@ class _progress:
         self.bar.advance(self.task, n)
 
     def __exit__(self, *exc: Any) -> None:
-        self.bar.__exit__(*exc)
+        if self.task is not None:
+            self.bar.stop()
 
 
 def show_options(input_size: str | None, impl: str | None) -> tuple[int, str | None]:

@@ -32,12 +32,13 @@ from .measure import (
 from .report import CONVENTION, atomic_open, md_header, select, to_frame, write
 from .space import ROW_FIELDS, Chunk, chunks, sort_rows, take
 from .spec import SORT_ROW_FIELDS, Spec
+from .store import NON_FINITE, plain_json
 
 MEASURED_FIELDS = (
     "params_measured", "macs_measured", "count_ok", "latency_ms", "latency_iqr_ms", "latency_min_ms",
     "latency_rounds", "peak_mem_bytes", "peak_mem_method", "rank", "pareto",
 )  # fmt: skip
-ENV_FIELDS = ("device", "torch_version", "threads", "dtype", "memory_format", "batch", "impl")
+ENV_FIELDS = ("device", "torch_version", "threads", "dtype", "memory_format", "batch", "impl", "backend")
 RESULT_FIELDS = (*ROW_FIELDS, *MEASURED_FIELDS, "error", *ENV_FIELDS)
 SEARCH_SORT_FIELDS = (*SORT_ROW_FIELDS, "latency_ms", "latency_min_ms", "peak_mem_bytes")
 MAX_CANDIDATES = 20_000
@@ -69,6 +70,10 @@ class SearchResult:
     interrupted: bool = False
     total_space: int = 0
     measured: int = 0  # candidates built and counted in this call (not taken from the store)
+    reused: int = 0  # candidates whose counts were taken from the store
+    timed: int = 0  # latency samples (one candidate, one round) taken in this call
+    reused_samples: int = 0  # latency samples taken from the store
+    backend: str = "local"  # where it was measured: local (interleaved rounds) or ray (per candidate)
 
     def frame(self) -> Any:
         """The rows as a pandas DataFrame: the RESULT_FIELDS columns, in that order."""
@@ -110,13 +115,36 @@ def candidates(spec: Spec) -> tuple[Chunk, int]:
     return rows, total
 
 
-def check_search(spec: Spec, opts: MeasureOptions, backend: str = "local") -> None:
-    """Refuse bad measurement options, backend or sort key before anything is built."""
+def check_search(
+    spec: Spec, opts: MeasureOptions, backend: str = "local", address: str | None = None, plot: bool = False
+) -> None:
+    """Refuse bad measurement options, backend, address, sort key or a --plot that cannot be drawn, before anything is built."""
     check_device(opts)
     if backend not in ("local", "ray"):
         raise SpecError(f"--backend must be local or ray, got {backend!r}")
+    if address and backend != "ray":
+        raise SpecError(f"--address {address!r} is a Ray cluster address: add --backend ray, or drop --address")
     if spec.sort is not None and spec.sort.lstrip("-") not in SEARCH_SORT_FIELDS:
         raise SpecError(f"unknown sort key {spec.sort!r}; choose from: {', '.join(SEARCH_SORT_FIELDS)}")
+    if plot:
+        from .plots import require_matplotlib
+
+        require_matplotlib()
+
+
+def measurement_settings(opts: MeasureOptions, build_opts: dict[str, Any] | None, backend: str) -> dict[str, Any]:
+    """What a stored measurement depends on besides the environment: the options (not rounds), impl, backend.
+
+    ``rounds`` is left out (more rounds later extend the same measurement). ``backend`` is
+    recorded when it is not the local process (``"ray"``: each candidate timed alone on its
+    worker, not interleaved), so local and Ray measurements never mix, and local stores
+    written before the backend was recorded keep their hashes.
+    """
+    settings = {**dataclasses.asdict(opts), "impl": (build_opts or {}).get("impl", "auto")}
+    settings.pop("rounds")
+    if backend != "local":
+        settings["backend"] = backend
+    return settings
 
 
 def run_search(
@@ -139,15 +167,14 @@ def run_search(
     """
     from .store import Store, digest
 
-    check_search(spec, opts, backend)
+    check_search(spec, opts, backend, address, plot)
     progress = progress or _Quiet()
     rows, total = candidates(spec)
     env = environment(opts, spec.input_size)
-    result = SearchResult(rows={}, env=env, total_space=total)
+    result = SearchResult(rows={}, env=env, total_space=total, backend=backend)
     if not rows:
         return result
-    settings = {**dataclasses.asdict(opts), "impl": (build_opts or {}).get("impl", "auto")}
-    settings.pop("rounds")  # more rounds later extend the same measurement
+    settings = measurement_settings(opts, build_opts, backend)
     sh, eh = digest(settings), digest(env)
     store_path = store_path or (out / "results.sqlite" if out is not None else None)
     store = Store(store_path) if store_path is not None else None
@@ -182,9 +209,7 @@ def _measure(
     cached: dict = {}
     stored: dict = {}
     if store is not None:
-        spec_dict = {
-            k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(spec).items() if k != "extra"
-        }
+        spec_dict = spec_to_dict(spec)
         if spec.extra.get("network"):
             spec_dict["network"] = spec.extra["network"]  # rebuilding the run needs it (spec_from_dict)
         run_id = store.begin_run(spec.name, spec_dict, settings, env) if not offline else None
@@ -201,6 +226,7 @@ def _measure(
         for rnd, ms in stored.get((key, sizes[i]), {}).items():
             if rnd < opts.rounds:
                 samples[i, rnd] = ms
+    result.reused_samples = int(np.isfinite(samples).sum())
     prepared: list[Any] = [None] * n
     status = "done"
 
@@ -210,7 +236,10 @@ def _measure(
         result.measured += 0 if again else 1
 
     def commit_sample(i: int, rnd: int, ms: float) -> None:
+        if np.isfinite(samples[i, rnd]):  # re-timed (a Ray task times every round of its candidate)
+            result.reused_samples -= 1
         samples[i, rnd] = ms
+        result.timed += 1
         if store is not None:
             store.put_sample(keys[i], sizes[i], sh, eh, rnd, ms)
 
@@ -218,6 +247,7 @@ def _measure(
     for i, key in enumerate(keys):
         hit = cached.get((key, sizes[i]))
         if hit is not None:
+            result.reused += 1
             for name in _COUNT_FIELDS:
                 cols[name][i] = hit[name] if hit[name] is not None else cols[name][i]
             if hit["error"] or not (opts.latency and np.isnan(samples[i]).any()):
@@ -227,9 +257,10 @@ def _measure(
             continue
         todo.append(i)
     try:
-        if backend == "ray":
+        if backend == "ray" and todo:
             from . import ray_backend
 
+            ray_backend.connect(address, opts)  # before the progress bar: a bad cluster is one error line
             where = {(keys[i], sizes[i]): i for i in todo}
             progress.stage("measure on Ray", len(todo))
 
@@ -251,7 +282,7 @@ def _measure(
 
             jobs = [(keys[i], sizes[i], cached.get((keys[i], sizes[i])) is None, int(rows["acts"][i])) for i in todo]
             ray_backend.run(jobs, opts, build_opts, address, on_result)
-        else:
+        elif backend != "ray":
             progress.stage("build + count (fvcore)", len(todo))
             for i in todo:
                 hit = cached.get((keys[i], sizes[i]))
@@ -359,6 +390,7 @@ def _env_cols(env: dict[str, Any], settings: dict[str, Any], n: int) -> dict[str
     """The run-wide columns of every row: environment, implementation, how memory was taken."""
     values = {k: env[k] for k in ENV_FIELDS if k in env}
     values["impl"] = settings.get("impl") or "auto"
+    values["backend"] = settings.get("backend") or "local"
     values["peak_mem_method"] = "measured" if str(env["device"]).startswith("cuda") else "estimated"
     return {k: np.full(n, v, dtype=object if isinstance(v, str) else np.int64) for k, v in values.items()}
 
@@ -395,13 +427,20 @@ def pareto(rows: Chunk, objectives: tuple[str, ...]) -> np.ndarray:
 
 
 def write_results(result: SearchResult, spec: Spec, opts: MeasureOptions, out: Path, plot: bool = False) -> list[Path]:
-    """results.csv, results.md, results.json, configs/<key>.json (and plots), written atomically."""
-    files = []
-    if plot:
-        from .plots import plot_results
+    """results.csv, results.md, results.json, configs/<key>.json, then the plots; each written atomically.
 
-        files += plot_results(result.rows, out, f"igcsearch search: {spec.name} — {spec.describe()}")
+    The tables come first: a plot that fails raises (naming the files already written) but
+    never loses them.
+    """
+    files = _write_tables(result, spec, opts, out, plot)
+    if plot:
+        files += _write_plots(result, spec, out)
+    return files
+
+
+def _write_tables(result: SearchResult, spec: Spec, opts: MeasureOptions, out: Path, plot: bool) -> list[Path]:
     header, fields = results_header(result, spec, opts, plot), result_fields(spec)
+    files = []
     try:
         for fmt in ("csv", "md", "json"):
             path = out / f"results.{fmt}"
@@ -411,7 +450,7 @@ def write_results(result: SearchResult, spec: Spec, opts: MeasureOptions, out: P
         for key in result.rows["key"].tolist():
             path = out / "configs" / f"{key}.json"
             with atomic_open(path) as fh:
-                json.dump(export_record(key, result.rows, spec), fh, indent=2)
+                json.dump(export_record(key, result.rows, spec), fh, indent=2, allow_nan=False)
                 fh.write("\n")
         files.append(out / "configs")
     except OSError as exc:
@@ -419,13 +458,28 @@ def write_results(result: SearchResult, spec: Spec, opts: MeasureOptions, out: P
     return files
 
 
+def _write_plots(result: SearchResult, spec: Spec, out: Path) -> list[Path]:
+    from .plots import plot_results
+
+    try:
+        return plot_results(result.rows, out, f"igcsearch search: {spec.name} — {spec.describe()}")
+    except Exception as exc:  # the tables are written; say so
+        reraise_interrupt(exc)
+        raise SpecError(
+            f"the plot failed ({error_text(exc)}); results.csv, results.md, results.json and configs/ are written "
+            f"in {str(out)!r}"
+        ) from None
+
+
 def results_header(result: SearchResult, spec: Spec, opts: MeasureOptions, plot: bool = False) -> str:
     """The Markdown paragraph above the results table: spec, convention, environment, protocol."""
     env_line = ", ".join(f"{k}={v}" for k, v in result.env.items())
     impl = (result.rows.get("impl", ["auto"])[0]) if result.rows else "auto"
-    notes = [f"Environment: {env_line}.", f"Measurement: {describe(opts)}; IGC implementation {impl}."]
+    notes = [f"Environment: {env_line}.", f"Measurement: {describe(opts, result.backend)}; IGC implementation {impl}."]
     if plot:
-        notes.append("![MACs vs latency and params vs MACs, Pareto front in red](tradeoff.png)")
+        from .plots import alt_text
+
+        notes.append(f"![{alt_text(result.rows)}](tradeoff.png)")
     if result.interrupted:
         notes.append(
             f"**Interrupted**: latency_rounds says how many of the {opts.rounds} rounds each row has; "
@@ -460,14 +514,12 @@ def export_record(key: str, rows: Chunk, spec: Spec) -> dict[str, Any]:
         "config": _config_of(key),
         "input_size": int(rows["input_size"][i]),
         "counts": {name: int(rows[name][i]) for name in ("params", "macs", "acts")},
-        "spec": {
-            k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(spec).items() if k != "extra"
-        },
+        "spec": plain_json(spec_to_dict(spec)),
     }
 
 
-def describe(opts: MeasureOptions) -> str:
-    """One line on how latency (and peak memory) was measured."""
+def describe(opts: MeasureOptions, backend: str = "local") -> str:
+    """One line on how latency (and peak memory) was measured, locally or on Ray."""
     memory = (
         "peak_mem_bytes measured (max_memory_allocated)"
         if opts.device == "cuda"
@@ -475,21 +527,38 @@ def describe(opts: MeasureOptions) -> str:
     )
     if not opts.latency:
         return f"counts only (--no-latency); {memory}"
+    rounds = (
+        f"{opts.rounds} rounds of Timer.timeit (about {opts.min_time * 1e3:g} ms each) per candidate on its Ray "
+        "worker, not interleaved with other candidates"
+        if backend == "ray"
+        else f"{opts.rounds} interleaved rounds of Timer.timeit (about {opts.min_time * 1e3:g} ms each)"
+    )
     return (
         f"{opts.device}, {opts.threads} thread(s), batch {opts.batch}, {opts.memory_format}, {opts.dtype}; "
-        f"{opts.warmup} warm-up calls, {opts.rounds} interleaved rounds of Timer.timeit (about "
-        f"{opts.min_time * 1e3:g} ms each); latency = median of the round means, IQR and min of them; {memory}"
+        f"{opts.warmup} warm-up calls, {rounds}; latency = median of the round means, IQR and min of them; {memory}"
     )
 
 
 # ---------------------------------------------------------------- rebuilding from the store
 
 
+def spec_to_dict(spec: Spec) -> dict[str, Any]:
+    """A Spec's fields as a JSON-able dict (tuples as lists; without the measurement options)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(spec).items() if k != "extra"}
+
+
 def spec_from_dict(data: dict[str, Any]) -> Spec:
-    """The Spec stored with a run."""
+    """The Spec stored with a run or an export record ("inf" strings back to infinities)."""
     fields = {f.name for f in dataclasses.fields(Spec)} - {"extra"}
+    numbers = {f.name for f in dataclasses.fields(Spec) if "float" in str(f.type)}
     extra = {"network": data["network"]} if data.get("network") else {}
-    return Spec(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in fields}, extra=extra)
+
+    def value(k: str, v: Any) -> Any:
+        if isinstance(v, list):
+            return tuple(v)
+        return NON_FINITE.get(v, v) if k in numbers and isinstance(v, str) else v
+
+    return Spec(**{k: value(k, v) for k, v in data.items() if k in fields}, extra=extra)
 
 
 def report_run(store_path: Path, run_id: int, out: Path | None, plot: bool = False) -> SearchResult:
@@ -504,7 +573,7 @@ def report_run(store_path: Path, run_id: int, out: Path | None, plot: bool = Fal
         stored_rounds = max((len(v) for v in store.samples(digest(settings), digest(env)).values()), default=1)
         opts = MeasureOptions(**{k: v for k, v in settings.items() if k in known}, rounds=max(stored_rounds, 1))
         rows, total = candidates(spec)
-        result = SearchResult(rows={}, env=env, total_space=total)
+        result = SearchResult(rows={}, env=env, total_space=total, backend=settings.get("backend") or "local")
         if rows:
             result.rows = _measure(spec, opts, rows, env, settings, digest(settings), digest(env), store, False,
                                    _Quiet(), {}, result, offline=True)  # fmt: skip

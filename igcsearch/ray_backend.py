@@ -1,11 +1,15 @@
 """Measuring on a Ray cluster (``--backend ray``; the optional ``ray`` extra).
 
 The driver enumerates and owns the results store; Ray tasks build, count and time one
-candidate each. A CPU task reserves ``threads`` CPUs (the threads it times with), a CUDA task
-one whole GPU, so no two measurements share a core or a device. Results stream back as tasks
-finish and are committed at once; a task whose worker dies is retried (``max_retries``), a
-candidate that fails is returned with its error. Without ``address`` a local Ray instance is
-started; on a cluster, start it with ``ray start --head`` and pass ``--address``.
+candidate each. A CPU task reserves ``threads`` CPUs (the threads it times with) and, on
+Linux, pins its process to ``threads`` cores of its node that no other measurement holds
+(:func:`cpu_slot`: a per-core file lock, then ``sched_setaffinity``), so no two measurements
+share a core; a CUDA task reserves one whole GPU. Results stream back as tasks finish and are
+committed at once; a task whose worker dies is retried (``max_retries``), a candidate that
+fails is returned with its error. Without ``address`` a local Ray instance is started; on a
+cluster, start it with ``ray start --head`` and pass ``--address``. A request no node can
+meet (more ``--threads`` than any node's CPUs, CUDA without a GPU) and an address that does
+not answer are refused at once instead of waiting forever.
 
 Latency on Ray is measured per candidate on its worker (warm-up, then ``rounds`` calibrated
 ``Timer.timeit`` measurements, as locally): candidates run on different cores, so
@@ -14,21 +18,134 @@ interleaving across them does not apply. Counts are taken on the module as it is
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable
+import os
+import re
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from .errors import IgcSearchError
+
+LOCK_NAME = "igcsearch-cpu-{}.lock"  # one per core of a node, in its temp directory
+CONNECT_TIMEOUT = 5.0  # seconds for an explicit HOST:PORT to accept a TCP connection
+
+
+# ---------------------------------------------------------------- cores of one node
+
+
+@contextlib.contextmanager
+def cpu_slot(threads: int, lock_dir: Path | None = None, poll: float = 0.05) -> Iterator[list[int]]:
+    """Hold ``threads`` cores of this node for one measurement: locked, and this process pinned to them.
+
+    Slot j is cores [j·threads, (j+1)·threads) of the process's CPU affinity; each core is
+    claimed with an exclusive ``flock`` on ``<lock_dir>/igcsearch-cpu-<core>.lock`` (released
+    when the holder exits, even by ``kill -9``), so measurements of any igcsearch run on the
+    node never share a core. Every thread of the process (torch's pool too) is pinned to the
+    slot while the block runs and restored after. Waits while every slot is held (Ray's
+    ``num_cpus`` accounting keeps that short). Yields the cores. Where ``sched_setaffinity``
+    does not exist (not Linux) it pins nothing and yields []: only Ray's CPU reservation keeps
+    measurements apart there.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        yield []
+        return
+    cores = sorted(os.sched_getaffinity(os.getpid()))
+    if not 1 <= threads <= len(cores):
+        raise IgcSearchError(f"--threads {threads}: this node lets the measurement use {len(cores)} core(s)")
+    slots = [cores[j * threads : (j + 1) * threads] for j in range(len(cores) // threads)]
+    lock_dir = Path(lock_dir) if lock_dir is not None else Path(tempfile.gettempdir())
+    held, slot = _claim(slots, lock_dir, poll)
+    try:
+        previous = _pin(slot)
+        try:
+            yield slot
+        finally:
+            _restore(previous)
+    finally:
+        for fd in held:
+            os.close(fd)  # releases the flock
+
+
+def _claim(slots: list[list[int]], lock_dir: Path, poll: float) -> tuple[list[int], list[int]]:
+    """(open lock fds, cores) of the first slot whose every core lock is free; waits until one is."""
+    while True:
+        for slot in slots:
+            held = _lock_all(slot, lock_dir)
+            if held is not None:
+                return held, slot
+        time.sleep(poll)
+
+
+def _lock_all(cores: list[int], lock_dir: Path) -> list[int] | None:
+    """Non-blocking exclusive locks on every core of a slot, or None (and nothing held) if one is taken."""
+    import fcntl  # POSIX; only reached where sched_setaffinity exists
+
+    held: list[int] = []
+    for core in cores:
+        fd = os.open(lock_dir / LOCK_NAME.format(core), os.O_RDONLY | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            for other in held:
+                os.close(other)
+            return None
+        held.append(fd)
+    return held
+
+
+def _threads() -> list[int]:
+    """Ids of every thread of this process (the process id alone where /proc is missing)."""
+    try:
+        return [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        return [0]
+
+
+def _pin(cores: list[int]) -> dict[int, set[int]]:
+    """Pin every thread of the process to ``cores``; returns each thread's previous affinity."""
+    previous = {}
+    for tid in _threads():
+        try:
+            previous[tid] = os.sched_getaffinity(tid)
+            os.sched_setaffinity(tid, cores)
+        except OSError:  # the thread ended meanwhile
+            previous.pop(tid, None)
+    return previous
+
+
+def _restore(previous: dict[int, set[int]]) -> None:
+    for tid, mask in previous.items():
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(tid, mask)
+
+
+# ---------------------------------------------------------------- one task
 
 
 def measure_one(
     key: str, input_size: int, opts: dict[str, Any], build_opts: dict[str, Any], with_counts: bool, acts: int
 ) -> dict[str, Any]:
-    """Build, count and time one candidate (runs inside a Ray task, or locally)."""
-    from .measure import MeasureOptions, error_text, latency, peak_memory
-    from .pipeline import measure_counts
+    """Build, count and time one candidate (runs inside a Ray task); on CPU on a core slot of its own."""
+    from .measure import MeasureOptions
 
     mo = MeasureOptions(**opts)
+    slot = cpu_slot(mo.threads) if mo.device == "cpu" else contextlib.nullcontext([])
+    with slot as cores:
+        out = _measure(key, input_size, mo, build_opts, with_counts, acts)
+    out["cores"] = cores
+    return out
+
+
+def _measure(key: str, input_size: int, mo: Any, build_opts: dict[str, Any], with_counts: bool, acts: int) -> dict:
+    from .measure import error_text, latency, peak_memory
+    from .pipeline import measure_counts
+
     out: dict[str, Any] = {"key": key, "input_size": input_size, "error": "", "samples": []}
     try:
         prepared, counted = measure_counts(key, input_size, mo, build_opts, with_counts)
@@ -47,6 +164,61 @@ def measure_one(
     return out
 
 
+# ---------------------------------------------------------------- the cluster
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Refuse an explicit ``[ray://]HOST:PORT`` that does not accept a TCP connection (ray.init would hang)."""
+    match = re.fullmatch(r"(?:ray://)?(\[[^\]]+\]|[^:/\[\]]+):(\d+)", address.strip())
+    if match is None:
+        return  # "auto", "local", …: Ray resolves those itself
+    host, port = match[1].strip("[]"), int(match[2])
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise IgcSearchError(
+            f"cannot reach Ray at {address}: {reason}; start the head with `ray start --head` or fix --address"
+        ) from None
+
+
+def check_resources(nodes: list[dict[str, Any]], device: str, threads: int) -> None:
+    """Refuse a per-task request that no alive node can ever meet (Ray would queue it forever)."""
+    alive = [n.get("Resources", {}) for n in nodes if n.get("Alive", False)]
+    cpus = max((float(r.get("CPU", 0)) for r in alive), default=0.0)
+    if device == "cuda":
+        gpus = max((float(r.get("GPU", 0)) for r in alive if float(r.get("CPU", 0)) >= 1), default=0.0)
+        if gpus < 1:
+            raise IgcSearchError(
+                f"--device cuda on Ray: none of the {len(alive)} Ray node(s) has a GPU (and a CPU) for a task"
+            )
+    elif cpus < threads:
+        raise IgcSearchError(
+            f"--threads {threads} on Ray: no Ray node has {threads} CPUs (the largest of {len(alive)} has {cpus:g}); "
+            "lower --threads or add a bigger node"
+        )
+
+
+def connect(address: str | None, opts: Any) -> Any:
+    """The ``ray`` module, initialised (a local instance, or the cluster at ``address``) and checked."""
+    try:
+        import ray
+    except ImportError:
+        raise IgcSearchError("--backend ray needs Ray: pip install 'igcsearch[ray]'") from None
+    if not ray.is_initialized():
+        if address:
+            check_reachable(address)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        except Exception as exc:
+            raise IgcSearchError(
+                f"cannot connect to Ray{' at ' + address if address else ''}: {exc}".splitlines()[0]
+            ) from None
+    check_resources(ray.nodes(), opts.device, opts.threads)
+    return ray
+
+
 def run(
     jobs: list[tuple[str, int, bool, int]],
     opts: Any,
@@ -55,17 +227,7 @@ def run(
     on_result: Callable[[dict[str, Any]], None],
 ) -> None:
     """Measure (key, input_size, with_counts, acts) jobs on Ray; call ``on_result`` as each finishes."""
-    try:
-        import ray
-    except ImportError:
-        raise IgcSearchError("--backend ray needs Ray: pip install 'igcsearch[ray]'") from None
-    if not ray.is_initialized():
-        try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-        except Exception as exc:
-            raise IgcSearchError(
-                f"cannot connect to Ray{' at ' + address if address else ''}: {exc}".splitlines()[0]
-            ) from None
+    ray = connect(address, opts)
     resources = {"num_gpus": 1, "num_cpus": 1} if opts.device == "cuda" else {"num_cpus": opts.threads}
     task = ray.remote(max_retries=3, **resources)(measure_one)
     od = dataclasses.asdict(opts)

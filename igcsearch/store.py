@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -57,6 +58,25 @@ CREATE TABLE IF NOT EXISTS samples (
 """
 
 MIGRATIONS = {1: _V1, 2: _V2}
+
+
+NON_FINITE = {"inf": math.inf, "-inf": -math.inf}
+
+
+def plain_json(data: Any) -> Any:
+    """``data`` with every infinity as the string ``"inf"``/``"-inf"`` (NaN as null): standard JSON."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None if data != data else ("inf" if data > 0 else "-inf")
+    if isinstance(data, dict):
+        return {k: plain_json(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [plain_json(v) for v in data]
+    return data
+
+
+def dumps(data: Any, **kw: Any) -> str:
+    """Standard JSON text of ``data`` (infinities as "inf", see :func:`plain_json`), sorted keys."""
+    return json.dumps(plain_json(data), sort_keys=True, allow_nan=False, **kw)
 
 
 def digest(data: dict[str, Any]) -> str:
@@ -118,7 +138,11 @@ class Store:
     # ------------------------------------------------------------ runs
 
     def begin_run(self, name: str, spec: dict[str, Any], settings: dict[str, Any], env: dict[str, Any]) -> int:
-        """The run of this (spec, settings, environment): resumed if it exists, else new."""
+        """The run of this (spec, settings, environment): resumed if it exists, else new.
+
+        The identity hashes the dicts as given (stable across versions); the stored text is
+        standard JSON (an infinite balance_tol is written "inf").
+        """
         identity = digest({"spec": spec, "settings": settings, "env": env})
         row = self.db.execute("SELECT id FROM runs WHERE identity = ?", (identity,)).fetchone()
         with self.db:
@@ -129,9 +153,9 @@ class Store:
                 "INSERT INTO runs (name, spec, settings, env, started, status, identity) VALUES (?, ?, ?, ?, ?, 'running', ?)",
                 (
                     name,
-                    json.dumps(spec, sort_keys=True),
-                    json.dumps(settings, sort_keys=True),
-                    json.dumps(env, sort_keys=True),
+                    dumps(spec),
+                    dumps(settings),
+                    dumps(env),
                     time.time(),
                     identity,
                 ),
@@ -191,7 +215,7 @@ class Store:
             self.db.execute(
                 "INSERT OR REPLACE INTO measurements (key, input_size, settings_hash, env_hash, settings, env, "
                 "params_measured, macs_measured, count_ok, peak_mem_bytes, error, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (key, size, sh, eh, json.dumps(settings, sort_keys=True), json.dumps(env, sort_keys=True),
+                (key, size, sh, eh, dumps(settings), dumps(env),
                  values["params_measured"], values["macs_measured"], values["count_ok"], values["peak_mem_bytes"],
                  values["error"], time.time()),
             )  # fmt: skip

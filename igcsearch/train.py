@@ -20,6 +20,7 @@ estimator, :mod:`igcsearch.lego_train`) and are converted back to LegoBlocks at 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -28,6 +29,8 @@ import math
 import os
 import re
 import time
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -123,13 +126,8 @@ def to_float(x: np.ndarray) -> Tensor:
 def load_data(path: str | Path, required: tuple[str, ...] = DATA_KEYS) -> Dataset:
     """Read and check an ``.npz`` dataset; every problem is one IgcSearchError before training."""
     path = Path(path)
-    if not path.is_file():
-        raise IgcSearchError(f"data file {str(path)!r} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except Exception as exc:
-        raise IgcSearchError(f"cannot read {str(path)!r} as an .npz archive: {type(exc).__name__}: {exc}") from None
+    with open_npz(path, "data file") as npz:
+        arrays = {k: npz_array(npz, k, path) for k in npz.files}
     missing = [k for k in required if k not in arrays]
     if missing:
         have = ", ".join(sorted(arrays)) or "nothing"
@@ -152,6 +150,39 @@ def load_data(path: str | Path, required: tuple[str, ...] = DATA_KEYS) -> Datase
         to_float(arrays["x_train"]), torch.from_numpy(arrays["y_train"].astype(np.int64)),
         to_float(arrays["x_test"]), torch.from_numpy(arrays["y_test"].astype(np.int64)), classes,
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def open_npz(path: Path, what: str) -> Iterator[Any]:
+    """An ``.npz`` archive opened without pickles; a missing or non-.npz file is one clear IgcSearchError."""
+    if not path.is_file():
+        raise IgcSearchError(f"{what} {str(path)!r} does not exist")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as fh:
+            single = fh.read(6) == b"\x93NUMPY"
+        reason = "it holds a single array (numpy.save), not named arrays" if single else "it is not a zip archive"
+        raise IgcSearchError(f"{what} {str(path)!r} is not an .npz archive (numpy.savez): {reason}")
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise IgcSearchError(f"cannot read {what} {str(path)!r} as an .npz archive (numpy.savez): {exc}") from None
+    with npz:
+        yield npz
+
+
+def npz_array(npz: Any, name: str, path: Path) -> np.ndarray:
+    """One array of an open ``.npz``; object (pickled) arrays are refused, never unpickled."""
+    try:
+        return npz[name]
+    except ValueError as exc:
+        if "pickle" in str(exc) or "Object arrays" in str(exc):
+            raise IgcSearchError(
+                f"array {name!r} of {str(path)!r} holds Python objects (pickled data), which igcsearch does not "
+                "load; store numeric arrays"
+            ) from None
+        raise IgcSearchError(f"cannot read array {name!r} of {str(path)!r}: {exc}") from None
+    except Exception as exc:
+        raise IgcSearchError(f"cannot read array {name!r} of {str(path)!r}: {type(exc).__name__}: {exc}") from None
 
 
 def _check_images(name: str, x: np.ndarray) -> None:
@@ -231,20 +262,16 @@ def make_model(source: str, data: Dataset, weights: str | None = None) -> tuple[
 
     path = Path(source)
     if path.suffix == ".json" or (path.is_file() and _is_json(path)):
-        from .export import build_record, read_record, record_key
+        from .builder import build
+        from .export import read_record, record_key
 
         record = read_record(path)
-        built, key = build_record(record), record_key(record)
+        built, key = build(record["config"]), record_key(record)
         where: Path | None = path
     elif not path.is_file() and re.fullmatch(r"[a-z0-9]+-[\w-]+", source) and ":" not in source:
-        from .export import build_record
+        from .builder import build
 
-        built = build_record({"config": {"network_key": source}}) if source.startswith("net-") else None
-        if built is None:
-            from .builder import build
-
-            built = build(source)
-        key, where = source, None
+        built, key, where = build(source), source, None
     else:
         from .convert import load_model
 

@@ -373,7 +373,7 @@ def test_igc3_connectivity_non_square() -> None:
 def test_build_accepts_every_form(tmp_path: Path) -> None:
     cfg = parse_key("igc1-L4M2-c8k3")
     (tmp_path / "plain.json").write_text(json.dumps(cfg.to_dict()))
-    (tmp_path / "wrapped.json").write_text(json.dumps({"key": cfg.key, "config": cfg.to_dict()}))
+    (tmp_path / "wrapped.json").write_text(json.dumps({"schema_version": 1, "key": cfg.key, "config": cfg.to_dict()}))
     specs = [cfg, cfg.to_dict(), cfg.key, tmp_path / "plain.json", str(tmp_path / "wrapped.json")]
     for spec in specs:
         assert resolve(spec) == cfg
@@ -414,7 +414,7 @@ def test_build_file_errors(tmp_path: Path) -> None:
     listed = tmp_path / "list.json"
     listed.write_text("[1, 2]")
     wrong = tmp_path / "wrong.json"
-    wrong.write_text(json.dumps({"config": {"family": "igc1", "in_channels": 8}}))
+    wrong.write_text(json.dumps({"schema_version": 1, "config": {"family": "igc1", "in_channels": 8}}))
     for path, message in ((bad, "not valid JSON"), (listed, "must hold a config"), (wrong, "missing field")):
         with pytest.raises(ConfigError, match=message):
             build(path)

@@ -114,6 +114,21 @@ def test_rules_pick_what_they_say(rule: str) -> None:
                           "fewest-macs": "igc1-L16M2-c32k3", "fewest-params": "igc1-L16M2-c32k3"}[rule]  # fmt: skip
 
 
+def test_whole_model_totals_count_padding_same_convs() -> None:
+    from igcsearch.convert import convert
+
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.Conv2d(16, 16, 3, padding="same", bias=False),
+        nn.Conv2d(16, 16, 1, padding="same", bias=False), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 4),
+    )  # fmt: skip
+    result = convert(model, "dwsep", input_size=8)
+    assert result.totals["macs_before"] == 8 * 8 * (3 * 16 * 9 + 16 * 16 * 9 + 16 * 16) + 16 * 4 == 191_552
+    assert result.notes == []  # nothing fvcore could not count
+    assert [c.name for c in result.changes] == ["0", "1"]
+    unchanged = 8 * 8 * 16 * 16 + 16 * 4  # the 1x1 'same' conv stays, and the FC
+    assert result.totals["macs_after"] == sum(c.macs_after for c in result.changes) + unchanged
+
+
 def test_fraction_and_block_bn() -> None:
     from igcsearch.convert import convert
 
@@ -263,6 +278,42 @@ def test_cli_convert_bad_input(usernet: Path, cli: Any, args: list, message: str
     assert res.exit_code == 1, res.output
     assert res.stderr.count("error:") == 1 and message in res.stderr
     assert not (usernet / "x.pt").exists()
+
+
+def small_cnn() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16, eps=1e-3), nn.ReLU(inplace=True),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(32), nn.LeakyReLU(0.2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
+    ).eval()  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["convert", "decompose"])
+def test_traced_torchscript_is_refused_clearly_and_scripted_works(
+    tmp_path: Path, cli: Any, command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from igcsearch.convert import load_model
+
+    monkeypatch.chdir(tmp_path)
+    model, x = small_cnn(), torch.randn(2, 3, 16, 16)
+    torch.jit.save(torch.jit.trace(model, x), "traced.ts")
+    torch.jit.save(torch.jit.script(model), "scripted.ts")
+    with pytest.raises(IgcSearchError, match="module '0' \\(Conv2d\\) has lost its settings") as info:
+        load_model("traced.ts")
+    assert "torch.jit.trace" in str(info.value) and "torch.jit.script(model)" in str(info.value)
+    eager = load_model("scripted.ts")
+    assert eager[1].eps == 1e-3 and eager[5].negative_slope == 0.2 and eager[3].stride == (2, 2)
+    with torch.no_grad():
+        assert torch.equal(eager.eval()(x), model(x))
+    args = ["--family", "igc1", "--input-size", "16"] if command == "convert" else ["--rank", "1"]
+    res = cli(command, "traced.ts", *args, "--out", "x.pt")
+    assert res.exit_code == 1, res.output
+    assert res.stderr.startswith("error: TorchScript: module '0' (Conv2d) has lost its settings")
+    assert res.stderr.count("\n") == 1 and "torch.jit.script(model)" in res.stderr and "Traceback" not in res.output
+    assert not (tmp_path / "x.pt").exists()
+    ok = cli(command, "scripted.ts", *args, "--out", "x.pt")
+    assert ok.exit_code == 0, ok.output
+    assert out_shape(torch.load(tmp_path / "x.pt", weights_only=False), 16) == (2, 10)
 
 
 def test_cli_help_warns_about_pickles(cli: Any) -> None:

@@ -188,6 +188,18 @@ def test_interleaved_mix_handle() -> None:
     assert count(Mix(), (2, 5, 7)) == (30, 210)
 
 
+def test_padding_same_conv_is_counted_exactly() -> None:
+    """padding='same' traces to aten::_convolution_mode, which fvcore alone cannot count."""
+    same = nn.Sequential(nn.Conv2d(6, 8, 3, padding="same", bias=False), nn.Conv2d(8, 4, 5, padding="same", groups=2))
+    # per output position: C_in/g · kh · kw MACs for each of C_out channels, at 7x7
+    hand = 7 * 7 * (8 * 6 * 3 * 3 + 4 * (8 // 2) * 5 * 5)
+    assert hand == 40_768
+    assert count(same, (6, 7, 7)) == (6 * 8 * 9 + 4 * 4 * 25 + 4, hand)
+    valid = nn.Conv2d(6, 8, 3, padding="valid", bias=False)  # the same op, 5x5 output
+    assert count(valid, (6, 7, 7)) == (432, 5 * 5 * 8 * 6 * 9)
+    assert fvcore_total(same, torch.randn(1, 6, 7, 7), ours=False) == 0  # fvcore's own: skipped
+
+
 def test_strict_rejects_ops_without_handle() -> None:
     class Cumsum(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:

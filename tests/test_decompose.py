@@ -171,6 +171,23 @@ def test_cli_decompose(trained: Path, cli: Any) -> None:
     assert res.exit_code == 0 and "weights-only (SVD)" in " ".join(res.stdout.split())
 
 
+def test_cli_decompose_says_when_the_rank_is_clamped(trained: Path, cli: Any) -> None:
+    res = cli("decompose", "dwdnet:make", "--rank", "100", "--input-size", "8", "--out", "big.pt")
+    assert res.exit_code == 0, res.output
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in res.stdout.splitlines() if "3x3" in line]
+    assert [(c[0], c[1], c[2]) for c in cells] == [("0", "3->8 3x3", "8"), ("2", "8->8 3x3", "8")]  # r used
+    text = " ".join(res.stdout.split())
+    assert (
+        "note: --rank 100 is more than min(C_out, k²) for 2 layer(s): 0 (r = 8), 2 (r = 8) use r = min(C_out, k²), "
+        "where the decomposition is already exact" in text
+    )
+    assert "note: the decomposed model has more parameters than the original (826 -> 1,530)" in text
+    model = torch.load(trained / "big.pt", weights_only=False)
+    assert model[0].depthwise.out_channels == 3 * 8 and model[2].depthwise.out_channels == 8 * 8
+    quiet = cli("decompose", "dwdnet:make", "--rank", "1", "--input-size", "8", "--out", "small.pt")
+    assert quiet.exit_code == 0 and "note:" not in quiet.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -53,7 +53,7 @@ def test_top_round_trip_builds_with_the_rows_counts(results: tuple[Path, Any], t
         row = frame[frame["key"] == record["key"]].iloc[0]
         assert data["counts"] == {"params": int(row["params"]), "macs": int(row["macs"]), "acts": int(row["acts"])}
         assert data["config"] == parse_key(record["key"]).to_dict()
-        assert data["spec"]["channels"] == [16] and data["spec"]["balance_tol"] == float("inf")
+        assert data["spec"]["channels"] == [16] and data["spec"]["balance_tol"] == "inf"  # standard JSON
         module = build_record(path)
         measured = count(module, parse_key(record["key"]), data["input_size"])
         assert measured == (int(row["params"]), int(row["macs"]))
@@ -107,12 +107,98 @@ def test_unknown_schema_version_and_bad_records_fail_clearly(tmp_path: Path) -> 
     assert bare == {"config": {"family": "conv", "in_channels": 8, "out_channels": 8}}
 
 
+NET_KEY = "net-cifar-resnet-8-conv-c16k3"
+
+
+def net_record(**changes: Any) -> dict[str, Any]:
+    """A network export record, as `igcsearch export` writes it, with some fields changed."""
+    record = {"schema_version": 1, "key": NET_KEY, "family": "conv", "config": {"network_key": NET_KEY}}
+    return {**record, **changes}
+
+
+@pytest.mark.parametrize("form", ["dict", "path", "str"])
+def test_network_record_with_unknown_schema_version_is_refused(tmp_path: Path, form: str) -> None:
+    import igcsearch
+
+    record = net_record(schema_version=99)
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(record))
+    source = {"dict": record, "path": path, "str": str(path)}[form]
+    with pytest.raises(ConfigError, match="schema_version 99 is not supported \\(this igcsearch reads 1\\)"):
+        igcsearch.build(source)
+    assert sum(p.numel() for p in igcsearch.build(net_record()).parameters()) > 0
+
+
+BLOCK_CONFIG = {"family": "igc1", "in_channels": 32, "out_channels": 32, "kernel": 3, "stride": 1, "L": 16, "M": 2}
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"key": "garbage"}, "key 'garbage' does not match its config, whose key is 'igc1-L16M2-c32k3'"),
+        (
+            {"key": "igc1-L3M2-c32k3"},
+            "key 'igc1-L3M2-c32k3' does not match its config, whose key is 'igc1-L16M2-c32k3'",
+        ),
+        ({"family": "lego"}, "family 'lego' does not match its config's family 'igc1'"),
+        ({"schema_version": None}, "schema_version None is not supported"),
+        ({"schema_version": "1"}, "schema_version '1' is not supported"),
+    ],
+)
+def test_record_key_family_and_version_must_match_the_config(tmp_path: Path, record: dict, message: str) -> None:
+    import igcsearch
+    from igcsearch.export import build_record
+
+    full = {"schema_version": 1, "key": "igc1-L16M2-c32k3", "family": "igc1", "config": BLOCK_CONFIG, **record}
+    path = tmp_path / "rec.json"
+    path.write_text(json.dumps(full))
+    for build in (igcsearch.build, build_record):
+        for source in (full, path):
+            with pytest.raises(ConfigError) as info:
+                build(source)
+            assert message in str(info.value) and "\n" not in str(info.value)
+    assert build_record({k: v for k, v in full.items() if k not in record} | {"schema_version": 1}).cfg.key == (
+        "igc1-L16M2-c32k3"
+    )
+
+
+def test_record_without_schema_version_is_refused(tmp_path: Path) -> None:
+    import igcsearch
+    from igcsearch.export import build_record
+
+    for record in ({"key": "igc1-L16M2-c32k3", "config": BLOCK_CONFIG}, {"config": {"network_key": NET_KEY}}):
+        for build in (igcsearch.build, build_record):
+            with pytest.raises(
+                ConfigError, match='no schema_version \\(an `igcsearch export` record holds "schema_version": 1\\)'
+            ):
+                build(record)
+    with pytest.raises(ConfigError, match="family 'igc1' does not match its config's family 'conv'"):
+        igcsearch.build(net_record(family="igc1"))
+    with pytest.raises(ConfigError, match="key 'net-x' does not match its config"):
+        igcsearch.build(net_record(key="net-x"))
+
+
+def test_cli_train_refuses_a_mismatched_record(tmp_path: Path, cli: Any) -> None:
+    path = tmp_path / "rec.json"
+    path.write_text(
+        json.dumps({"schema_version": 1, "key": "igc1-L8M4-c32k3", "family": "igc1", "config": BLOCK_CONFIG})
+    )
+    import numpy as np
+
+    x, y = np.zeros((4, 3, 8, 8), np.uint8), np.array([0, 1, 0, 1])
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x, y_test=y)
+    res = cli("train", path, "--data", tmp_path / "d.npz", "--out", tmp_path / "run")
+    assert res.exit_code == 1
+    assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1, res.stderr
+    assert "key 'igc1-L8M4-c32k3' does not match its config, whose key is 'igc1-L16M2-c32k3'" in res.stderr
+
+
 def test_network_record_builds_the_network() -> None:
     from igcsearch.export import build_record
     from igcsearch.networks import network_cost
 
     key = "net-cifar-resnet-8-conv-c16k3"
-    model = build_record({"schema_version": 1, "config": {"network_key": key}})
+    model = build_record({"schema_version": 1, "key": key, "family": "conv", "config": {"network_key": key}})
     assert sum(p.numel() for p in model.parameters()) == network_cost(key)[0]
 
 

@@ -197,6 +197,12 @@ def bad_files(folder: Path) -> dict[str, Path]:
         np.savez(out[name], **arrays)
     (folder / "garbage.npz").write_text("not a zip")
     out["garbage"] = folder / "garbage.npz"
+    (folder / "text.txt").write_text("1 2 3\n")
+    out["text"] = folder / "text.txt"
+    np.save(folder / "single.npy", x)
+    out["npy"] = folder / "single.npy"
+    np.savez(folder / "objects.npz", x_train=np.array([x, None], dtype=object), y_train=y, x_test=x, y_test=y)
+    out["objects"] = folder / "objects.npz"
     out["absent"] = folder / "absent.npz"
     return out
 
@@ -205,7 +211,10 @@ def bad_files(folder: Path) -> dict[str, Path]:
     ("case", "message"),
     [
         ("absent", "absent.npz' does not exist"),
-        ("garbage", "cannot read"),
+        ("garbage", "garbage.npz' is not an .npz archive (numpy.savez): it is not a zip archive"),
+        ("text", "text.txt' is not an .npz archive (numpy.savez): it is not a zip archive"),
+        ("npy", "single.npy' is not an .npz archive (numpy.savez): it holds a single array (numpy.save)"),
+        ("objects", "array 'x_train' of '"),
         ("missing_key", "missing array(s) y_test (it has: x_test, x_train, y_train)"),
         ("nhwc", "looks like NHWC; store images as NCHW"),
         ("three_d", "x_train must be 4-D images (N, C, H, W), got shape (8, 8, 8)"),
@@ -222,9 +231,31 @@ def test_cli_bad_data(tmp_path: Path, cli: Any, case: str, message: str) -> None
     files = bad_files(tmp_path)
     res = cli("train", "net-cifar-resnet-8-conv-c16k3", "--data", files[case], "--epochs", "1", "--out", tmp_path / "r")
     assert res.exit_code == 1, res.output
-    assert res.stderr.count("error:") == 1 and message in res.stderr, res.stderr
-    assert "Traceback" not in res.output
+    assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1 and message in res.stderr, res.stderr
+    assert "allow_pickle" not in res.stderr and "Traceback" not in res.output  # never points at unsafe loading
     assert not (tmp_path / "r" / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("text", "calibration file '{}' is not an .npz archive (numpy.savez): it is not a zip archive"),
+        (
+            "npy",
+            "calibration file '{}' is not an .npz archive (numpy.savez): it holds a single array (numpy.save), not named arrays",
+        ),
+        ("objects", "array 'x_train' of '{}' holds Python objects (pickled data), which igcsearch does not load"),
+    ],
+)
+def test_cli_decompose_bad_calibration_file(tmp_path: Path, cli: Any, case: str, message: str) -> None:
+    files = bad_files(tmp_path)
+    torch.save(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1)), tmp_path / "m.pt")
+    res = cli("decompose", tmp_path / "m.pt", "--rank", "1", "--calib", files[case], "--out", tmp_path / "x.pt")
+    assert res.exit_code == 1, res.output
+    assert res.stderr == f"error: {message.format(files[case])}" + (
+        "; store numeric arrays\n" if case == "objects" else "\n"
+    )
+    assert not (tmp_path / "x.pt").exists()
 
 
 @pytest.mark.parametrize(
