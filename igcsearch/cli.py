@@ -249,9 +249,9 @@ def search(
     device: Annotated[str | None, typer.Option("--device", help="cpu or cuda. [default: cpu]")] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="Torch threads while timing. [default: 1]")] = None,
     batch: Annotated[int | None, typer.Option("--batch", help="Batch size of the timed input. [default: 1]")] = None,
-    rounds: Annotated[int | None, typer.Option("--rounds", help="Interleaved timing rounds. [default: 5]")] = None,
+    rounds: Annotated[int | None, typer.Option("--rounds", help="Interleaved timing rounds. [default: 10]")] = None,
     min_time: Annotated[
-        float | None, typer.Option("--min-time", help="Seconds of calls per candidate per round. [default: 0.01]")
+        float | None, typer.Option("--min-time", help="Seconds of calls per candidate per round. [default: 0.005]")
     ] = None,
     warmup: Annotated[int | None, typer.Option("--warmup", help="Warm-up calls per candidate. [default: 2]")] = None,
     channels_last: Annotated[
