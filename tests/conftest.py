@@ -15,6 +15,18 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """Small tensors: one torch thread is faster, and steady on a busy machine (torch restored after)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 FAMILY_ORDER = ("conv", "group", "dwsep", "igc1", "igc2", "igc3", "lego")
 ALL_FAMILIES = ",".join(FAMILY_ORDER)
 DEFAULT_EXPANSION = (1, 2, 3, 4, 5, 6)

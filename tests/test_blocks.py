@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import importlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +60,7 @@ FUSED = ("bcast", "matmul", "einsum", "fused", "auto")
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: one thread is fastest and immune to OpenMP spinning on a busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small tensors time steadier on one thread
 
 
 def analytic(cfg: Any, size: int) -> tuple[int, int]:

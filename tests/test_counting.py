@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,13 +29,7 @@ from igcsearch.errors import ConfigError
 FlopCountAnalysis = flop_count_analysis()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: one thread is fastest and immune to OpenMP spinning on a busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small tensors time steadier on one thread
 
 
 def impls_of(key: str) -> tuple[str, ...]:

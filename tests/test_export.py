@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +14,7 @@ MEASURE = {"rounds": 1, "batch": 1, "min_time": 0.001, "warmup": 1}
 RECORD_KEYS = ["schema_version", "igcsearch_version", "key", "family", "config", "input_size", "counts", "spec"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Small tensors: one torch thread is faster, and steady on a busy machine."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small tensors time steadier on one thread
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,7 @@ from igcsearch.train import METRIC_FIELDS, TrainOptions, train
 SHORT = TrainOptions(epochs=1, batch=16, crop_pad=1, lr=0.05)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Small tensors: one torch thread is faster, and steady on a busy machine."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small tensors time steadier on one thread
 
 
 def stripes(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
