@@ -142,10 +142,10 @@ def families(fmt: Format = "table") -> None:
 @app.command()
 @handles_errors
 def presets(fmt: Format = "table") -> None:
-    """List the shipped presets: name, the question it asks, its file."""
-    from .spec import list_presets
+    """List the shipped presets: name, the question it asks, the commands it is for, its file."""
+    from .spec import list_presets, preset_command
 
-    rows = [{"name": n, "question": q, "file": str(p)} for n, q, p in list_presets()]
+    rows = [{"name": n, "question": q, "command": preset_command(p), "file": str(p)} for n, q, p in list_presets()]
     _print_records(rows, fmt, title="igcsearch presets")
 
 

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from .errors import IgcSearchError
+from .report import file_mode
 
 RULES = {
     "widest-balanced": "most params within the layer's budget (the most capacity it allows) among configs within "
@@ -252,6 +253,7 @@ def save_model(model: Any, path: str | Path) -> Path:
         os.close(fd)
         try:
             torch.save(model, tmp)
+            os.chmod(tmp, file_mode())  # mkstemp makes 0600; give the file open()'s usual mode
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):

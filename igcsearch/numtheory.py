@@ -43,6 +43,31 @@ def divisors_of(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return index, table[start[index] + within]
 
 
+@lru_cache(maxsize=8)
+def _keys(limit: int) -> np.ndarray:
+    """n·(limit + 1) + d for every entry of ``_table(limit)``: ascending, for searchsorted."""
+    offsets, table = _table(limit)
+    owner = np.repeat(np.arange(limit + 1, dtype=np.int64), np.diff(offsets))
+    return owner * (limit + 1) + table
+
+
+def divisors_between(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Like ``divisors_of``, only the divisors d with lo[i] <= d <= hi[i] (two searchsorted calls)."""
+    values = np.asarray(values, dtype=np.int64)
+    if values.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    limit = _limit_for(int(values.max()))
+    _, table = _table(limit)
+    keys = _keys(limit)
+    base = values * (limit + 1)
+    start = np.searchsorted(keys, base + np.clip(lo, 1, values), side="left")
+    stop = np.searchsorted(keys, base + np.clip(hi, 0, values), side="right")
+    counts = np.maximum(stop - start, 0)
+    index = np.repeat(np.arange(values.size, dtype=np.int64), counts)
+    within = np.arange(index.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    return index, table[start[index] + within]
+
+
 def expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows i repeated counts[i] times: (row index, 0-based position within the row)."""
     counts = np.asarray(counts, dtype=np.int64).clip(min=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -54,7 +55,10 @@ def emit_space(spec: Spec, fmt: str, out: Path | None) -> None:
 
 
 def write_files(spec: Spec, source: Callable[[], Iterable[Chunk]], out: Path, stem: str, header: str) -> list[Path]:
-    """--out FILE.{csv,md,json} writes that file; --out DIR writes DIR/<stem>.{csv,md,json}."""
+    """--out FILE.{csv,md,json} writes that file; --out DIR writes DIR/<stem>.{csv,md,json}.
+
+    Files carry every row (in --sort order): --top limits only the terminal table and stdout.
+    """
     fmt = format_for(out)
     if not fmt and out.suffix and not out.is_dir():
         raise SpecError(f"--out {str(out)!r}: give a .csv, .md or .json file, or a directory")
@@ -63,10 +67,11 @@ def write_files(spec: Spec, source: Callable[[], Iterable[Chunk]], out: Path, st
         raise SpecError(
             f"--out {str(out)!r} exists and is not a directory; give a .csv, .md or .json file or a directory"
         )
+    every = dataclasses.replace(spec, top=None)
     for path, f in targets:
         try:
             with atomic_open(path) as fh:
-                write(rows_for(spec, source), fh, f, header=header)
+                write(rows_for(every, source), fh, f, header=header)
         except OSError as exc:
             raise SpecError(f"cannot write {str(path)!r}: {exc.strerror}") from None
     return [p for p, _ in targets]

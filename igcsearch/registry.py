@@ -30,6 +30,7 @@ class Family:
     square_only: bool = False  # family requires C_in == C_out
     build: Callable[..., Any] | None = None  # (config, **opts) -> torch nn.Module
     order: int = 100  # position in listings (baseline first)
+    baseline: bool = False  # the reference row: listed whatever the budget (the regular conv)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

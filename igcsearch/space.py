@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -25,8 +26,8 @@ ROW_FIELDS = (
     ("key", "family", *GEO_FIELDS, *KNOB_FIELDS, "params", "macs", "acts", "params_ratio", "macs_ratio", "baseline", *CONDITIONS)
 )  # fmt: skip
 FILTERS = ("complementary", "divisible", "acceleration", "compression")
-CHUNK_ROWS = 400_000  # rows per chunk (estimate): bounds memory on huge spaces
-MAX_ROWS = 200_000_000  # a spec estimated above this would not finish in minutes
+CHUNK_ROWS = 100_000  # rows per chunk: bounds memory on huge spaces
+MAX_ROWS = 50_000_000  # a spec estimated above this would not finish in minutes (~1M rows/s at best)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,12 @@ class Options:
 
     balance_tol: float
     expansion: tuple[int, ...]
+    widest: bool = False  # --widest: a family may skip rows that no --widest structure keeps
+
+
+def options(spec: Spec) -> Options:
+    """The enumerators' options of a spec."""
+    return Options(spec.balance_tol, spec.expansion, spec.widest)
 
 
 Chunk = dict[str, Any]
@@ -93,13 +100,37 @@ def _take(geo: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
 
 def family_rows(family: Family, geo: dict[str, np.ndarray], opts: Options) -> Chunk:
     """Enumerate one family over a block of geometries; return filtered row columns."""
-    sel = family.enumerate(geo, opts)
+    return _filtered(family, geo, family.enumerate(geo, opts), opts)
+
+
+def family_parts(
+    family: Family, geo: dict[str, np.ndarray], opts: Options, estimate: float | None = None
+) -> Iterator[Chunk]:
+    """``family_rows`` in pieces of at most about CHUNK_ROWS rows, in the same order.
+
+    A family whose single geometry can hold millions of rows (igc2) splits a block estimated
+    above CHUNK_ROWS with an ``enumerate_chunks(geo, opts, limit)`` hook; other blocks are
+    enumerated at once.
+    """
+    split = family.extra.get("enumerate_chunks")
+    if split is None or (estimate is not None and estimate <= CHUNK_ROWS):
+        yield _filtered(family, geo, family.enumerate(geo, opts), opts)
+        return
+    for sel in split(geo, opts, CHUNK_ROWS):
+        yield _filtered(family, geo, sel, opts)
+
+
+def _filtered(family: Family, geo: dict[str, np.ndarray], sel: dict[str, np.ndarray], opts: Options) -> Chunk:
+    """Cost, conditions and filters of enumerated knob columns; the baseline ignores the budget."""
+    sel = dict(sel)
     idx = sel.pop("geo")
     cols = {k: geo[k][idx] for k in (*GEO_FIELDS, "out_size")}
     cols.update(sel)
     params, macs, acts = totals(family.layers(cols))
     cols["params"], cols["macs"], cols["acts"] = _int(params, idx), _int(macs, idx), _int(acts, idx)
     keep = (cols["params"] <= geo["params_max"][idx]) & (cols["macs"] <= geo["macs_max"][idx])
+    if family.baseline and not opts.widest:  # the reference row is listed whatever the budget
+        keep = np.ones(idx.size, dtype=bool)
     checks = family.check(cols)
     for name in FILTERS:
         if name in checks:
@@ -168,9 +199,10 @@ def sort_rows(rows: Chunk, by: str | None) -> Chunk:
     by = by.lstrip("-")
     keys = rows["key"].astype(str)
     values = rows[by]
-    if values.dtype == object:
-        order = np.argsort(keys, kind="stable") if by == "key" else np.lexsort((keys, values.astype(str)))
-        return take(rows, order[::-1] if descending else order)
+    if values.dtype == object:  # text: sort on each value's rank, so descending keeps ties by key ascending
+        _, rank = np.unique(values.astype(str), return_inverse=True)
+        rank = rank.reshape(-1)
+        return take(rows, np.lexsort((keys, -rank if descending else rank)))
     values = values.astype(np.float64)
     null = np.isnan(values) | ((values == 0) if by in KNOB_FIELDS else False)  # absent knobs are 0
     values = np.where(null, np.inf, -values if descending else values)
@@ -179,56 +211,83 @@ def sort_rows(rows: Chunk, by: str | None) -> Chunk:
 
 def blocks(family: Family, geo: dict[str, np.ndarray], opts: Options) -> Iterator[np.ndarray]:
     """Index blocks of geometries whose estimated row count stays near CHUNK_ROWS."""
+    for index, _ in sized_blocks(family, geo, opts):
+        yield index
+
+
+def sized_blocks(family: Family, geo: dict[str, np.ndarray], opts: Options) -> Iterator[tuple[np.ndarray, float]]:
+    """(index block, its estimated rows): blocks of geometries of about CHUNK_ROWS rows; a
+    geometry estimated above CHUNK_ROWS is a block of its own."""
     n = geo["in_channels"].size
     est_fn = family.extra.get("estimate")
     est = est_fn(geo, opts) if est_fn else np.full(n, 64, dtype=np.int64)
-    cum = np.cumsum(np.maximum(est, 1))
+    cum = np.cumsum(np.maximum(np.asarray(est, dtype=np.float64), 1))
     start = 0
     while start < n:
-        base = cum[start - 1] if start else 0
-        stop = max(int(np.searchsorted(cum, base + CHUNK_ROWS, side="right")), start + 1)
-        yield np.arange(start, min(stop, n))
+        base = cum[start - 1] if start else 0.0
+        stop = min(max(int(np.searchsorted(cum, base + CHUNK_ROWS, side="right")), start + 1), n)
+        yield np.arange(start, stop), float(cum[stop - 1] - base)
         start = stop
 
 
 def chunks(spec: Spec) -> Iterator[Chunk]:
     """Every listed row of the spec, as finished chunks, in the canonical order."""
-    opts = Options(spec.balance_tol, spec.expansion)
+    check_size(spec)
+    opts = options(spec)
     if spec.widest:
         yield from widest_chunks(spec, opts)
         return
     geo = geometry(spec.pairs(), spec)
-    check_size(spec, geo, opts)
     for name in spec.families:
         family = get_family(name)
-        for block in blocks(family, geo, opts):
-            rows = family_rows(family, _take(geo, block), opts)
-            if rows["params"].size:
-                yield finish(rows)
+        for block, rows_est in sized_blocks(family, geo, opts):
+            for rows in family_parts(family, _take(geo, block), opts, rows_est):
+                if rows["params"].size:
+                    yield finish(rows)
 
 
 def validate(spec: Spec) -> None:
     """Raise the spec's errors (size, overflow) before any output is written."""
     if not spec.widest:
-        check_size(spec, geometry(spec.pairs(), spec), Options(spec.balance_tol, spec.expansion))
-        return
-    for name in spec.families:
-        for kernel in spec.kernel:
-            cmax = max_width(get_family(name), kernel, spec, *budget_of(spec, kernel))
-            _check_int64(spec, [(cmax, cmax, kernel)])
+        geometry(spec.pairs(), spec)  # checks exact 64-bit counts
+    else:
+        for name in spec.families:
+            for kernel in spec.kernel:
+                cmax = max_width(get_family(name), kernel, spec, *budget_of(spec, kernel))
+                _check_int64(spec, [(cmax, cmax, kernel)])
+    check_size(spec)
 
 
-def check_size(spec: Spec, geo: dict[str, np.ndarray], opts: Options) -> None:
+def check_size(spec: Spec) -> None:
     """Refuse a spec whose estimated row count would not finish."""
+    total = estimated_rows(spec)
+    if total > MAX_ROWS:
+        what = "enumerate over every width up to the budget's widest" if spec.widest else "enumerate"
+        raise SpecError(
+            f"this spec would {what} about {total:,.0f} rows (limit {MAX_ROWS:,}); "
+            "narrow the channels, families, budget or --balance-tol"
+        )
+
+
+@lru_cache(maxsize=8)
+def estimated_rows(spec: Spec) -> float:
+    """Rows the spec's enumeration goes through before the budget filter (an upper bound)."""
+    opts = options(spec)
+    if not spec.widest:
+        geo = geometry(spec.pairs(), spec)
+        return sum(_estimate(get_family(name), geo, opts) for name in spec.families)
     total = 0.0
     for name in spec.families:
-        est = get_family(name).extra.get("estimate")
-        if est is not None:
-            total += float(est(geo, opts).astype(np.float64).sum())
-    if total > MAX_ROWS:
-        raise SpecError(
-            f"this spec would enumerate about {total:,.0f} rows (limit {MAX_ROWS:,}); narrow the channels, families or budget"
-        )
+        family = get_family(name)
+        for kernel in spec.kernel:
+            geo = _widest_geometry(family, kernel, spec)
+            total += _estimate(family, geo, opts) if geo is not None else 0.0
+    return total
+
+
+def _estimate(family: Family, geo: dict[str, np.ndarray], opts: Options) -> float:
+    est = family.extra.get("estimate")
+    return float(np.asarray(est(geo, opts), dtype=np.float64).sum()) if est is not None else 0.0
 
 
 # ---------------------------------------------------------------- --widest
@@ -261,24 +320,35 @@ def max_width(family: Family, kernel: int, spec: Spec, pmax: float, mmax: float)
     return last
 
 
+def _widest_geometry(family: Family, kernel: int, spec: Spec) -> dict[str, np.ndarray] | None:
+    """Square geometries of widths 1 .. the family's widest conceivable width, with the budget."""
+    pmax, mmax = budget_of(spec, kernel)
+    cmax = max_width(family, kernel, spec, pmax, mmax)
+    if cmax == 0:
+        return None
+    sub = Spec(**{**spec.__dict__, "params_max": pmax, "macs_max": mmax, "budget": None, "widest": False})
+    return geometry([(c, c) for c in range(1, cmax + 1)], sub, (kernel,))
+
+
 def widest_chunks(spec: Spec, opts: Options) -> Iterator[Chunk]:
-    """Per family, kernel and structure, the widest square block that fits budget and filters."""
+    """Per family, kernel and structure, the widest square block that fits budget and filters.
+
+    Streams: each block of widths is reduced to its widest row per structure and merged into
+    the running best, so memory holds one block plus one row per structure.
+    """
     for name in spec.families:
         family = get_family(name)
         for kernel in spec.kernel:
-            pmax, mmax = budget_of(spec, kernel)
-            cmax = max_width(family, kernel, spec, pmax, mmax)
-            if cmax == 0:
+            geo = _widest_geometry(family, kernel, spec)
+            if geo is None:
                 continue
-            sub = Spec(**{**spec.__dict__, "params_max": pmax, "macs_max": mmax, "budget": None, "widest": False})
-            geo = geometry([(c, c) for c in range(1, cmax + 1)], sub, (kernel,))
-            parts = [family_rows(family, _take(geo, b), opts) for b in blocks(family, geo, opts)]
-            rows = concat([p for p in parts if p["params"].size])
-            if rows is None:
-                continue
-            rows = _widest_per_structure(family, rows)
-            if rows["params"].size:
-                yield finish(rows)
+            best: Chunk | None = None
+            for block, rows_est in sized_blocks(family, geo, opts):
+                for part in family_parts(family, _take(geo, block), opts, rows_est):
+                    if part["params"].size:
+                        best = _widest_per_structure(family, part if best is None else concat([best, part]))
+            if best is not None and best["params"].size:
+                yield finish(best)
 
 
 def _widest_per_structure(family: Family, rows: Chunk) -> Chunk:

@@ -19,7 +19,7 @@ SORT_ROW_FIELDS = (
     "g", "r", "L", "M", "t", "G1", "G2", "o", "m",
 )  # fmt: skip
 MAX_CHANNELS = 1 << 16  # widths above this are refused: the spec would not finish
-MAX_WIDTHS = 1 << 16
+MAX_KERNEL = 31
 
 
 @dataclass(frozen=True)
@@ -109,18 +109,12 @@ def make_spec(options: dict[str, Any], *, extra_keys: tuple[str, ...] = ()) -> S
             kw[key] = str(o[key])
     for key in ("channels", "in_channels", "out_channels"):
         if key in o:
-            kw[key] = tuple(parse_int_list(o[key], _opt(key)))
-            if kw[key][-1] > MAX_CHANNELS:
-                raise SpecError(f"{_opt(key)} {kw[key][-1]} is too large: at most {MAX_CHANNELS} channels")
-            if len(kw[key]) > MAX_WIDTHS:
-                raise SpecError(f"{_opt(key)} has {len(kw[key])} values: at most {MAX_WIDTHS}")
+            kw[key] = tuple(parse_int_list(o[key], _opt(key), maximum=MAX_CHANNELS, unit=" channels"))
     if "kernel" in o:
-        kw["kernel"] = tuple(parse_int_list(o["kernel"], "--kernel"))
+        kw["kernel"] = tuple(parse_int_list(o["kernel"], "--kernel", maximum=MAX_KERNEL))
         even = [k for k in kw["kernel"] if k % 2 == 0]
         if even:
             raise SpecError(f"--kernel must be odd (padding is k//2), got {even[0]}")
-        if kw["kernel"][-1] > 31:
-            raise SpecError(f"--kernel {kw['kernel'][-1]} is too large: at most 31")
     for key in ("stride", "input_size"):
         if key in o:
             values = parse_int_list(o[key], _opt(key))
@@ -277,11 +271,18 @@ def list_presets() -> list[tuple[str, str, Path]]:
     return out
 
 
+def preset_command(path: Path) -> str:
+    """The commands a preset is for: network presets (a ``network`` key) run with ``search`` only."""
+    return "search" if "network" in _read_toml(path) else "space, search"
+
+
 def load_preset(name_or_path: str, *, extra_keys: tuple[str, ...] = ()) -> dict[str, Any]:
     """Raw options of a preset given by shipped name or by file path."""
     path = _preset_path(name_or_path)
     data = _read_toml(path)
     data.setdefault("name", path.stem)
+    if "network" in data and "network" not in extra_keys:
+        raise PresetError(f"preset {name_or_path!r} is a network preset: run igcsearch search --preset {name_or_path}")
     unknown = sorted(set(data) - set(SPEC_KEYS) - set(extra_keys))
     if unknown:
         raise PresetError(
@@ -316,6 +317,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise PresetError(f"preset {str(path)!r} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise PresetError(f"preset {str(path)!r} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except OSError as exc:
         raise PresetError(f"cannot read preset {str(path)!r}: {exc.strerror}") from None
     nested = [k for k, v in data.items() if isinstance(v, dict)]

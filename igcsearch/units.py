@@ -29,8 +29,17 @@ def parse_si(text: str | float | int, what: str) -> float:
     return value
 
 
-def parse_int_list(text: str | int | list, what: str, *, minimum: int = 1) -> list[int]:
-    """``'64'``, ``'32,64,128'`` or ``'16:256:16'`` (stop included) -> sorted unique ints."""
+MAX_VALUES = 1 << 16  # values one option may list: a longer list or range is refused unexpanded
+
+
+def parse_int_list(
+    text: str | int | list, what: str, *, minimum: int = 1, maximum: int | None = None, unit: str = ""
+) -> list[int]:
+    """``'64'``, ``'32,64,128'`` or ``'16:256:16'`` (stop included) -> sorted unique ints.
+
+    Bounds and the number of values are checked on each range before it is expanded, so a
+    huge range is refused at once, naming its size and the limit.
+    """
     if isinstance(text, bool):
         raise SpecError(f"{what} must be integers, got {text!r}")
     if isinstance(text, int):
@@ -39,20 +48,46 @@ def parse_int_list(text: str | int | list, what: str, *, minimum: int = 1) -> li
         parts = [str(p) for p in text]
     else:
         parts = [p for p in str(text).split(",")]
-    out: set[int] = set()
-    for part in parts:
-        part = part.strip()
-        if ":" in part:
-            out.update(_parse_range(part, what))
-        else:
-            out.add(_parse_int(part, what))
-    values = sorted(out)
+    pieces = [_piece(p.strip(), what) for p in parts]
+    for r in pieces:
+        _check_bounds(r, what, minimum, maximum, unit)
+    sizes = sum(_size(r) for r in pieces)
+    if sizes > 4 * MAX_VALUES:
+        raise SpecError(f"{what} lists {sizes:,} values: at most {MAX_VALUES:,}")
+    values = sorted({v for r in pieces for v in r})
     if not values:
         raise SpecError(f"{what} is empty")
-    bad = [v for v in values if v < minimum]
-    if bad:
-        raise SpecError(f"{what} must be >= {minimum}, got {bad[0]}")
+    if len(values) > MAX_VALUES:
+        raise SpecError(f"{what} lists {len(values):,} values: at most {MAX_VALUES:,}")
     return values
+
+
+def _piece(part: str, what: str) -> range:
+    """One list item as a range: ``'64'`` -> range(64, 65); ``'16:256:16'`` -> its range."""
+    if ":" in part:
+        return _parse_range(part, what)
+    value = _parse_int(part, what)
+    return range(value, value + 1)
+
+
+def _size(r: range) -> int:
+    """Number of values of a range, without len() (which overflows above sys.maxsize)."""
+    return 0 if r.stop <= r.start else (r.stop - 1 - r.start) // r.step + 1
+
+
+def _check_bounds(r: range, what: str, minimum: int, maximum: int | None, unit: str) -> None:
+    """Refuse a range below ``minimum``, above ``maximum`` or with more than MAX_VALUES values."""
+    n = _size(r)
+    if n == 0:
+        return
+    last = r.start + (n - 1) * r.step
+    if r.start < minimum:
+        raise SpecError(f"{what} must be >= {minimum}, got {r.start}")
+    if maximum is not None and last > maximum:
+        raise SpecError(f"{what} {last} is too large: at most {maximum}{unit}")
+    if n > MAX_VALUES:
+        step = f":{r.step}" if r.step != 1 else ""
+        raise SpecError(f"{what} range {r.start}:{last}{step} has {n:,} values: at most {MAX_VALUES:,}")
 
 
 def _parse_int(part: str, what: str) -> int:

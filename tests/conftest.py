@@ -179,8 +179,8 @@ def brute_keys(
     macs_max: float = math.inf,
     budget_conv: bool = False,
 ) -> list[str]:
-    """Keys of every valid setting within budget, in the documented order
-    (family, then (C_in, C_out, k), then knobs ascending)."""
+    """Keys of every valid setting within budget, plus the regular-conv baseline whatever the
+    budget, in the documented order (family, then (C_in, C_out, k), then knobs ascending)."""
     out = []
     for family in FAMILY_ORDER:
         if family not in families:
@@ -191,7 +191,7 @@ def brute_keys(
                 pmax = min(pmax, ref_cost("conv", cin, cout, k, stride, input_size)[0])
             for kn in brute_settings(family, cin, cout, k, balance_tol=balance_tol, expansion=expansion):
                 params, macs, _ = ref_cost(family, cin, cout, k, stride, input_size, **kn)
-                if params <= pmax and macs <= macs_max:
+                if family == "conv" or (params <= pmax and macs <= macs_max):  # the baseline ignores budgets
                     out.append(make_config(family, cin, cout, k, stride, **kn).key)
     return out
 
@@ -227,12 +227,12 @@ def _strategies() -> Any:
         if family == "conv":
             cin, cout, kn = draw(st.integers(1, 256)), draw(st.integers(1, 256)), {}
         elif family == "group":
-            g = draw(st.integers(1, 16))
+            g = draw(st.integers(2, 16))  # g = 1 is the regular conv
             cin, cout, kn = g * draw(st.integers(1, 16)), g * draw(st.integers(1, 16)), {"g": g}
         elif family == "dwsep":
             cin, cout, kn = draw(st.integers(1, 128)), draw(st.integers(1, 128)), {"r": draw(st.integers(1, 9))}
         elif family == "igc1":
-            L, M = draw(st.integers(1, 32)), draw(st.integers(1, 16))
+            L, M = draw(st.integers(2, 32)), draw(st.integers(1, 16))  # L = 1 is not IGC-V1
             cin, cout, kn = L * draw(st.integers(1, 8)), L * M, {"L": L, "M": M}
         elif family == "igc2":
             K = (draw(st.integers(1, 6)), *draw(st.lists(st.integers(2, 5), min_size=2, max_size=4)))

@@ -39,10 +39,13 @@ def test_preset_loads_and_enumerates(path: Path) -> None:
     assert (df["params"] > 0).all()
     if spec.family:
         assert set(df["family"]) <= set(spec.family)
+    candidates = df[~df["baseline"]]  # the budget filters the candidates; the baseline is the reference
     if spec.params_max is not None:
-        assert (df["params"] <= spec.params_max).all()
+        assert (candidates["params"] <= spec.params_max).all()
     if spec.macs_max is not None:
-        assert (df["macs"] <= spec.macs_max).all()
+        assert (candidates["macs"] <= spec.macs_max).all()
+    if "conv" in spec.families and not spec.widest:
+        assert df.loc[df["baseline"], "key"].tolist() == [f"conv-c{c}k{k}" for c in spec.channels for k in spec.kernel]
     assert igcsearch.enumerate(preset=path.stem)["key"].tolist() == df["key"].tolist()
 
 
@@ -73,7 +76,9 @@ def test_presets_command_lists_them(cli: Any) -> None:
     listed = json.loads(result.stdout)
     assert [p["name"] for p in listed] == [tomllib.loads(p.read_text()).get("name", p.stem) for p in PRESET_FILES]
     for entry, path in zip(listed, PRESET_FILES, strict=True):
-        assert set(entry) == {"name", "question", "file"}
+        assert list(entry) == ["name", "question", "command", "file"]
+        network = "network" in tomllib.loads(path.read_text())
+        assert entry["command"] == ("search" if network else "space, search")
         assert Path(entry["file"]).name == path.name
         assert Path(entry["file"]).read_text() == path.read_text()
         assert entry["question"] == tomllib.loads(path.read_text())["question"]
@@ -86,7 +91,7 @@ def test_presets_table_and_csv(cli: Any) -> None:
         assert path.stem in table.stdout
     csv = cli("presets", "--format", "csv")
     assert csv.exit_code == 0
-    assert csv.stdout.splitlines()[0] == "name,question,file"
+    assert csv.stdout.splitlines()[0] == "name,question,command,file"
     assert len(csv.stdout.strip().splitlines()) == len(PRESET_FILES) + 1
 
 

@@ -64,5 +64,6 @@ FAMILY = register(
         min_weights=min_weights,
         build=build,
         order=0,
+        baseline=True,
     )
 )

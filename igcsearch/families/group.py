@@ -17,12 +17,14 @@ from ..registry import Family, knob_structure, register
 class Group(BlockConfig):
     """k×k group conv."""
 
-    g: int  # number of groups; divides C_in and C_out
+    g: int  # number of groups, >= 2; divides C_in and C_out
 
     family: ClassVar[str] = "group"
     token: ClassVar[str] = "g{g}"
 
     def validate(self) -> None:
+        if self.g < 2:
+            self.fail("g", self.g, "an integer >= 2 (g = 1 is the regular conv: family conv)")
         if self.in_channels % self.g or self.out_channels % self.g:
             self.fail("g", self.g, f"a divisor of in_channels={self.in_channels} and out_channels={self.out_channels}")
 

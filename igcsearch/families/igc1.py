@@ -19,7 +19,7 @@ from ..registry import Family, knob_structure, register
 
 @dataclass(frozen=True, kw_only=True)
 class Igc1(BlockConfig):
-    """IGC-V1 block; L = 1 (a conv followed by a 1×1 conv) is never listed."""
+    """IGC-V1 block; L >= 2 (L = 1 is a conv followed by a 1×1 conv: refused)."""
 
     L: int  # primary partitions (L in IGC-V1): groups of the k×k conv
     M: int  # secondary partitions (M in IGC-V1): groups of the 1×1 conv; M = 1 is Xception
@@ -28,6 +28,8 @@ class Igc1(BlockConfig):
     token: ClassVar[str] = "L{L}M{M}"
 
     def validate(self) -> None:
+        if self.L < 2:
+            self.fail("L", self.L, "an integer >= 2 (L = 1 is a regular conv followed by a 1×1 conv, not IGC-V1)")
         if self.out_channels != self.L * self.M:
             self.fail("L*M", self.L * self.M, f"equal to out_channels={self.out_channels}")
         if self.in_channels % self.L:

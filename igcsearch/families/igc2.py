@@ -7,7 +7,9 @@ end. Chains of length 2 are IGC-V1 (M = K_1, L = K_2) and are listed there, not 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from math import prod
 from typing import Any, ClassVar
 
@@ -15,7 +17,7 @@ import numpy as np
 
 from ..config import BlockConfig
 from ..cost import LayerCost, bn, conv, scalar
-from ..numtheory import divisor_counts, divisors_of, ordered_factorisations
+from ..numtheory import divisor_counts, divisors_between, divisors_of, ordered_factorisations
 from ..registry import Family, register
 
 
@@ -86,59 +88,171 @@ def check(c: dict[str, Any]) -> dict[str, np.ndarray]:
     return {"complementary": ok, "balance": balance_of(c["kernel"] ** 2, K), "divisible": ok}
 
 
-def enumerate_(geo: dict[str, np.ndarray], opts: Any) -> dict[str, np.ndarray]:
-    """Every ordered factorisation (K_1 >= 1, K_i >= 2, n >= 3) of C, built level by level.
+Frontier = dict[str, np.ndarray]  # partial chains: geo, K (one column per factor), rem = C / ∏K, fmax, fmin
 
-    Branches whose partial balance already exceeds the tolerance are cut: adding factors can
-    only widen max/min. Rows come out sorted by (geometry, K).
-    """
+
+def _start(geo: dict[str, np.ndarray]) -> Frontier:
+    """Partial chains after choosing K_1 (every divisor of C, 1 included), sorted by (geo, K_1)."""
     square = np.flatnonzero(geo["in_channels"] == geo["out_channels"])
     C = geo["out_channels"][square]
-    area = (geo["kernel"][square] ** 2).astype(np.float64)
-    width = int(np.floor(np.log2(max(int(C.max(initial=1)), 1)))) + 1
-    # frontier after choosing K_1 (every divisor of C, 1 included)
+    front = _seeds(C, (geo["kernel"][square] ** 2).astype(np.float64))
+    idx = front["geo"]
+    front["K"] = (C[idx] // front["rem"])[:, None]  # one column per factor chosen so far
+    front["geo"] = square[idx]
+    return front
+
+
+def _seeds(C: np.ndarray, area: np.ndarray) -> Frontier:
+    """(index into C, rem = C / K_1, fmax = fmin = S·K_1) for every divisor K_1 of each C."""
     idx, k1 = divisors_of(C)
-    rows = idx
-    K = np.zeros((k1.size, width + 1), dtype=np.int64)
-    K[:, 0] = k1
-    rem = C[rows] // k1
-    fmax = fmin = area[rows] * k1
-    done_geo, done_K = [], []
-    for level in range(1, width + 1):
-        alive = rem > 1
-        finished = ~alive & (level >= 3)
-        done_geo.append(square[rows[finished]])
-        done_K.append(K[finished])
-        rows, K, rem, fmax, fmin = rows[alive], K[alive], rem[alive], fmax[alive], fmin[alive]
-        if rows.size == 0:
-            break
-        j, d = divisors_of(rem)
-        keep = d >= 2
-        j, d = j[keep], d[keep]
-        nmax, nmin = np.maximum(fmax[j], d), np.minimum(fmin[j], d)
-        keep = nmax / nmin <= opts.balance_tol
-        j, d, nmax, nmin = j[keep], d[keep], nmax[keep], nmin[keep]
-        rows, K, rem, fmax, fmin = rows[j], K[j], rem[j] // d, nmax, nmin
-        K[:, level] = d
-    else:
-        finished = rem == 1
-        done_geo.append(square[rows[finished]])
-        done_K.append(K[finished])
-    g = np.concatenate(done_geo) if done_geo else np.zeros(0, np.int64)
-    Kall = np.concatenate(done_K) if done_K else np.zeros((0, width + 1), np.int64)
-    order = np.lexsort((*tuple(Kall[:, i] for i in range(Kall.shape[1] - 1, -1, -1)), g))
-    Kall = Kall[order]
-    used = int((Kall > 0).sum(axis=1).max(initial=3))
-    return {"geo": g[order], "K": Kall[:, :used]}
+    f = area[idx] * k1
+    return {"geo": idx, "rem": C[idx] // k1, "fmax": f, "fmin": f.copy()}
+
+
+def _step(front: Frontier, level: int, tol: float) -> Frontier:
+    """Append every next factor d >= 2 of rem whose partial balance stays within ``tol``.
+
+    Cutting early is exact: adding factors can only widen max/min. Order is kept: entry by
+    entry, d ascending. Extra per-entry arrays (a weight) are carried along.
+    """
+    rem = front["rem"]
+    # only d in [fmax/tol, fmin·tol] can keep max/min <= tol (one unit of slack; exact filter below)
+    lo = np.maximum(2.0, np.floor(front["fmax"] / tol)).astype(np.int64)
+    hi = np.minimum(rem.astype(np.float64), np.ceil(front["fmin"] * tol)).astype(np.int64)
+    j, d = divisors_between(rem, lo, hi)
+    nmax, nmin = np.maximum(front["fmax"][j], d), np.minimum(front["fmin"][j], d)
+    keep = nmax / nmin <= tol
+    j, d = j[keep], d[keep]
+    out = {k: v[j] for k, v in front.items()}
+    out["rem"], out["fmax"], out["fmin"] = out["rem"] // d, nmax[keep], nmin[keep]
+    if "K" in out:
+        out["K"] = np.concatenate([out["K"], d[:, None]], axis=1)
+    return out
+
+
+def _take(front: Frontier, mask: np.ndarray) -> Frontier:
+    return {k: v[mask] for k, v in front.items()}
+
+
+def _complete(front: Frontier, level: int, tol: float) -> dict[str, np.ndarray]:
+    """Every finished chain (n >= 3) grown from a frontier of ``level`` factors, sorted by (geo, K)."""
+    done: list[Frontier] = []
+    while front["geo"].size:
+        finished = front["rem"] == 1
+        if level >= 3:  # shorter finished chains are igc1 (n = 2) and are listed there
+            done.append(_take(front, finished))
+        front = _step(_take(front, ~finished), level, tol)
+        level += 1
+    done = [c for c in done if c["geo"].size]
+    if not done:
+        return {"geo": np.zeros(0, np.int64), "K": np.zeros((0, 3), np.int64)}
+    joined = _join(done)
+    g, K = joined["geo"], joined["K"]
+    order = np.lexsort((*tuple(K[:, i] for i in range(K.shape[1] - 1, -1, -1)), g))
+    return {"geo": g[order], "K": K[order]}
+
+
+def enumerate_(geo: dict[str, np.ndarray], opts: Any) -> dict[str, np.ndarray]:
+    """Every ordered factorisation (K_1 >= 1, K_i >= 2, n >= 3) of C within the balance tolerance.
+
+    Built level by level from K_1; rows come out sorted by (geometry, K).
+    """
+    return _complete(_start(geo), 1, opts.balance_tol)
+
+
+def enumerate_chunks(geo: dict[str, np.ndarray], opts: Any, limit: int) -> Iterator[dict[str, np.ndarray]]:
+    """``enumerate_`` in pieces of at most about ``limit`` rows, in the same order.
+
+    One geometry can hold millions of chains (2.2 million for C = 60480), so a frontier entry
+    whose bound exceeds the limit is split by its next factor until the pieces fit.
+    """
+    buffer: list[dict[str, np.ndarray]] = []
+    rows = 0
+    for piece in _pieces(_start(geo), 1, opts.balance_tol, limit):
+        if rows and rows + piece["geo"].size > limit:  # small pieces (a tight tolerance) are joined
+            yield _join(buffer)
+            buffer, rows = [], 0
+        buffer.append(piece)
+        rows += piece["geo"].size
+    if buffer:
+        yield _join(buffer)
+
+
+def _join(pieces: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Concatenate pieces in order, zero-padding K to the widest."""
+    if len(pieces) == 1:
+        return pieces[0]
+    width = max(p["K"].shape[1] for p in pieces)
+    K = np.concatenate([np.pad(p["K"], ((0, 0), (0, width - p["K"].shape[1]))) for p in pieces])
+    return {"geo": np.concatenate([p["geo"] for p in pieces]), "K": K}
+
+
+def _pieces(front: Frontier, level: int, tol: float, limit: int) -> Iterator[dict[str, np.ndarray]]:
+    # upper bound on finished chains per entry: every ordered factorisation of rem (H(1) = 1)
+    bound = ordered_factorisations(front["rem"]) if front["rem"].size else np.zeros(0)
+    if level < 3:
+        bound = np.where(front["rem"] == 1, 0.0, bound)
+    cum = np.cumsum(bound)
+    start, n = 0, front["geo"].size
+    while start < n:
+        stop = int(np.searchsorted(cum, (cum[start - 1] if start else 0.0) + limit, side="right"))
+        if stop > start:
+            yield _complete(_take(front, np.arange(start, stop)), level, tol)
+            start = stop
+        else:  # one entry alone is over the limit: split it by its next factor
+            yield from _pieces(_step(_take(front, np.arange(start, start + 1)), level, tol), level + 1, tol, limit)
+            start += 1
 
 
 def estimate(geo: dict[str, np.ndarray], opts: Any) -> np.ndarray:
-    """Rows per geometry: <= 2·H(C) ordered factorisations with no balance cut; few with one."""
+    """Rows per geometry before the budget: exact (2·H(C) − d(C) chains when the tolerance cannot cut)."""
     C = geo["out_channels"]
+    area = geo["kernel"] ** 2
     square = geo["in_channels"] == C
-    if np.isfinite(opts.balance_tol):
-        return np.where(square, divisor_counts(C) ** 2, 0)
-    return np.where(square, np.minimum(2 * ordered_factorisations(C), 2**62), 0).astype(np.int64)
+    free = np.where(C > 1, 2 * ordered_factorisations(C) - divisor_counts(C), 0.0)
+    cut = np.flatnonzero(square & (opts.balance_tol < area * C))  # balance <= S·C always
+    counts = np.where(square, free, 0.0)
+    if cut.size:
+        counts[cut] = _counts(C[cut].tobytes(), area[cut].tobytes(), float(opts.balance_tol))
+    return counts
+
+
+@lru_cache(maxsize=8)
+def _counts(channels: bytes, areas: bytes, tol: float) -> np.ndarray:
+    """Exact chains per geometry within ``tol``: the enumeration's own steps with equal partial
+    states (geo, rem, fmax, fmin) merged and weighted, so no chain is materialised."""
+    C, area = np.frombuffer(channels, dtype=np.int64), np.frombuffer(areas, dtype=np.int64)
+    counts = np.zeros(C.size)
+    cum = np.cumsum(divisor_counts(C) ** 2)  # bounds the partial states of each geometry
+    lo = 0
+    while lo < C.size:
+        hi = max(int(np.searchsorted(cum, (cum[lo - 1] if lo else 0) + (1 << 21), side="right")), lo + 1)
+        front = _seeds(C[lo:hi], area[lo:hi].astype(np.float64))
+        front["w"] = np.ones(front["geo"].size)
+        level = 1
+        while front["geo"].size:
+            finished = front["rem"] == 1
+            if level >= 3:
+                counts[lo:hi] += np.bincount(front["geo"][finished], weights=front["w"][finished], minlength=hi - lo)
+            front = _merge(_step(_take(front, ~finished), level, tol))
+            level += 1
+        lo = hi
+    return counts
+
+
+def _merge(front: Frontier) -> Frontier:
+    """Collapse entries with the same (geo, rem, fmax, fmin), summing their weights."""
+    if front["geo"].size == 0:
+        return front
+    keys = (front["fmin"], front["fmax"], front["rem"], front["geo"])
+    order = np.lexsort(keys)
+    s = {k: v[order] for k, v in front.items()}
+    new = np.ones(order.size, dtype=bool)
+    new[1:] = np.any([k[order][1:] != k[order][:-1] for k in keys], axis=0)
+    starts = np.flatnonzero(new)
+    out = {k: v[starts] for k, v in s.items() if k != "w"}
+    out["w"] = np.add.reduceat(s["w"], starts)
+    return out
 
 
 def tail_structure(c: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -178,6 +292,6 @@ FAMILY = register(
         square_only=True,
         build=build,
         order=4,
-        extra={"estimate": estimate},
+        extra={"estimate": estimate, "enumerate_chunks": enumerate_chunks},
     )
 )

@@ -73,29 +73,55 @@ def check(c: dict[str, Any]) -> dict[str, np.ndarray]:
     }
 
 
-def enumerate_(geo: dict[str, np.ndarray], opts: Any) -> dict[str, np.ndarray]:
-    """Every o | C_in and m = 1 .. the tightest of acceleration, compression and the budget."""
+WIDEST_RATIOS = 64  # --widest lists n/m = 2 .. 64 (LegoNet uses m = n/2, n/4, …)
+
+
+def _limits(geo: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(geometry index, o, largest m) for every o | C_in: the tightest of acceleration,
+    compression and the budget (floats rounded up by one; space.py applies the exact budget)."""
     i, o = divisors_of(geo["in_channels"])
     area, c, n = geo["kernel"][i] ** 2, geo["in_channels"][i], geo["out_channels"][i]
     mmax = np.minimum(_acc_limit(area, c, n, o), _comp_limit(area, c, n, o))
-    # budget bounds (floats, rounded up by one; space.py applies the exact budget filter)
     hw = geo["out_size"][i] ** 2
     per_m = area * (c // o)
     by_params = (geo["params_max"][i] - o * n - 2 * n) / per_m
     by_macs = (geo["macs_max"][i] / hw - o * n) / (per_m * o)
     bound = np.minimum(by_params, by_macs)
     mmax = np.where(np.isfinite(bound), np.minimum(mmax, np.floor(np.clip(bound, -1, mmax)) + 1), mmax)
+    return i, o, np.maximum(mmax, 0).astype(np.int64)
+
+
+def _ratio_ms(geo: dict[str, np.ndarray], i: np.ndarray, mmax: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """--widest: (row of _limits, m) for m = n/r, r | n, r <= WIDEST_RATIOS, m <= mmax; m ascending."""
+    n = geo["out_channels"][i]
+    j, r = divisors_of(n)
+    m = n[j] // r
+    keep = (r <= WIDEST_RATIOS) & (m <= mmax[j])
+    j, m = j[keep], m[keep]
+    order = np.lexsort((m, j))
+    return j[order], m[order]
+
+
+def enumerate_(geo: dict[str, np.ndarray], opts: Any) -> dict[str, np.ndarray]:
+    """Every o | C_in and m = 1 .. the tightest of acceleration, compression and the budget.
+
+    With --widest only the m that a --widest structure (o, n/m) can hold are listed.
+    """
+    i, o, mmax = _limits(geo)
+    if opts.widest:
+        j, m = _ratio_ms(geo, i, mmax)
+        return {"geo": i[j], "o": o[j], "m": m}
     j, within = expand(mmax)
     return {"geo": i[j], "o": o[j], "m": within + 1}
 
 
 def estimate(geo: dict[str, np.ndarray], opts: Any) -> np.ndarray:
-    """Upper bound on rows per geometry (for chunking): C_out per divisor of C_in."""
-    i, _ = divisors_of(geo["in_channels"])
-    return np.bincount(i, minlength=geo["in_channels"].size) * geo["out_channels"]
-
-
-WIDEST_RATIOS = 64  # --widest lists n/m = 2 .. 64 (LegoNet uses m = n/2, n/4, …)
+    """Rows per geometry as enumerate_ lists them before the exact budget filter."""
+    i, _, mmax = _limits(geo)
+    if opts.widest:
+        i = i[_ratio_ms(geo, i, mmax)[0]]
+        return np.bincount(i, minlength=geo["in_channels"].size)
+    return np.bincount(i, weights=mmax, minlength=geo["in_channels"].size)
 
 
 def ratio_structure(c: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
