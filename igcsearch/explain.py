@@ -19,7 +19,7 @@ def explain_empty(spec: Spec) -> list[str]:
         families = ", ".join(spec.families)
         return [f"no {families} setting of network {spec.extra['network']} meets the conditions and the budget"]
     if spec.widest:
-        return [f"no setting of {', '.join(spec.families)} fits the budget at any width"]
+        return [_widest_reason(spec, name) for name in spec.families]
     geo = geometry(spec.pairs(), spec)
     loose = dataclasses.replace(spec, params_max=None, macs_max=None, budget=None)
     free = geometry(spec.pairs(), loose)
@@ -61,6 +61,26 @@ def explain_empty(spec: Spec) -> list[str]:
             f"(smallest: {_knobs(within, best)} with {int(within['params'][best])} params, {int(within['macs'][best])} macs)"
         )
     return out
+
+
+def _widest_reason(spec: Spec, name: str) -> str:
+    """Why --widest kept no row of one family: the balance filter (naming the closest) or the budget."""
+    from .render import keys
+    from .space import chunks
+
+    if math.isfinite(spec.balance_tol) and "balance" in get_family(name).conditions:
+        loose = dataclasses.replace(spec, family=(name,), balance_tol=math.inf)
+        best = min(
+            ((float(b), str(k)) for c in chunks(loose) for b, k in zip(c["balance"], keys(c), strict=True)),
+            default=None,
+        )
+        if best is not None:
+            knobs = best[1].split("-")[1]
+            return (
+                f"no {name} setting meets balance <= {spec.balance_tol:g} at any width within the budget "
+                f"(closest: {knobs} at {best[0]:.3g}); try --balance-tol inf"
+            )
+    return f"no setting of {name} fits the budget at any width"
 
 
 def _where(spec: Spec) -> str:

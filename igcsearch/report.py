@@ -11,14 +11,16 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from .errors import SpecError
 from .render import lines
 from .space import KNOB_FIELDS, ROW_FIELDS, Chunk, concat, sort_rows, take, widen
+
+if TYPE_CHECKING:  # pandas is imported where a frame is made: `igcsearch space` never needs it
+    import pandas as pd
 
 CONVENTION = (
     "params = weights + BN gamma/beta (no biases); macs = multiply-accumulates of convs and "
@@ -61,6 +63,8 @@ def select(chunks: Iterable[Chunk], sort: str | None, top: int | None) -> tuple[
 
 def to_frame(chunks: Iterable[Chunk]) -> pd.DataFrame:
     """Wide chunks as one DataFrame with the DESIGN.md row fields (nulls as <NA>/NaN)."""
+    import pandas as pd
+
     parts = [_frame(c) for c in chunks]
     if not parts:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in ROW_FIELDS})
@@ -68,6 +72,8 @@ def to_frame(chunks: Iterable[Chunk]) -> pd.DataFrame:
 
 
 def _frame(rows: Chunk) -> pd.DataFrame:
+    import pandas as pd
+
     data: dict[str, Any] = {}
     for name, values in rows.items():
         if name == "K":

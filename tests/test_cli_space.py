@@ -36,6 +36,7 @@ def files(tmp_path: Path) -> Path:
     (tmp_path / "zero.toml").write_text("channels = 0\n")
     (tmp_path / "badtype.toml").write_text("channels = 64\nwidest = 3\n")
     (tmp_path / "afile").write_text("not a directory\n")
+    (tmp_path / "latin1.toml").write_bytes('name = "größe"\nchannels = 64\n'.encode("latin-1"))
     return tmp_path
 
 
@@ -103,6 +104,16 @@ BAD: list[tuple[list[str], int, str]] = [
     (["space", "-c", "64", "--input-size", "5000"], 1, "--input-size must be <= 4096"),
     (["space", "-c", "64", "--expansion", "0"], 1, "--expansion must be >= 1"),
     (["space", "-c", "64", "--expansion", "65"], 1, "--expansion values must be <= 64"),
+    # ranges are refused before they are expanded (a 1e11-value range would exhaust memory)
+    (["space", "-c", "1:100000000000"], 1, "--channels 100000000000 is too large: at most 65536"),
+    (["space", "-c", "64", "-k", "1:100000000001:2"], 1, "--kernel 100000000001 is too large: at most 31"),
+    (["space", "-c", "64", "--expansion", "1:10000000000"], 1, "has 10,000,000,000 values: at most 65,536"),
+    # igc2's row count is computed exactly (chains per width) before anything is enumerated
+    (["space", "-c", "1:65536", "--family", "igc2", "--balance-tol", "1e9"], 1, "about 134,648,385 rows (limit"),
+    (["space", "--preset", "{tmp}/latin1.toml"], 1, "is not UTF-8 text"),
+    (["space", "--preset", "igcv1-cifar-net"], 1, "is a network preset: run igcsearch search --preset igcv1-cifar-net"),
+    (["show", "igc1-L1M64-c64k3"], 1, "igc1: L=1 is invalid; must be an integer >= 2"),
+    (["show", "group-g1-c64k3"], 1, "group: g=1 is invalid; must be an integer >= 2"),
     (["show", "nonsense"], 1, "malformed key 'nonsense'"),
     (["show", "igc1-L3M8-c64k3"], 1, "igc1: L*M=24 is invalid"),
     (["families", "--format", "xml"], 1, "unknown --format 'xml'"),
@@ -178,6 +189,15 @@ def test_empty_nonsquare_igc2(cli: Any) -> None:
 def test_empty_widest(cli: Any) -> None:
     message = _empty(cli("space", "--widest", "--params-max", "0"))
     assert "fits the budget" in message
+
+
+def test_empty_widest_names_the_balance_filter(cli: Any) -> None:
+    # within 50 params the widest igc1 are L2M1 (C = 2, balance 4.5) and L3M1 (C = 3, balance 3)
+    assert ref_cost("igc1", 3, 3, L=3, M=1)[0] <= 50 < ref_cost("igc1", 4, 4, L=4, M=1)[0]
+    message = _empty(cli("space", "--widest", "--params-max", "50", "--family", "igc1", "--balance-tol", "1"))
+    assert "no igc1 setting meets balance <= 1 at any width within the budget" in message
+    assert f"closest: L3M1 at {float(igc1_balance(9, 3, 1)):.3g}" in message
+    assert "--balance-tol inf" in message
 
 
 def test_empty_json_is_an_empty_list(cli: Any) -> None:
@@ -269,6 +289,34 @@ def test_out_single_file(cli: Any, tmp_path: Path) -> None:
     assert keys == [r["key"] for r in rows_json(cli, "-c", "32", "--family", "igc1")]
 
 
+def test_out_files_get_the_umask_mode(cli: Any, tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o027)
+    try:
+        result = cli("space", "-c", "16", "--out", str(tmp_path / "r"))
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "r").iterdir()}
+    assert modes == dict.fromkeys(["space.csv", "space.json", "space.md"], 0o666 & ~0o027)
+
+
+def test_top_limits_the_terminal_not_the_files(cli: Any, tmp_path: Path) -> None:
+    everything = rows_json(cli, "-c", "64")
+    result = cli("space", "-c", "64", "--top", "3", "--format", "json", "--out", str(tmp_path / "f.json"))
+    assert result.exit_code == 0
+    assert len(json.loads(result.stdout)) == 3
+    assert [r["key"] for r in json.loads((tmp_path / "f.json").read_text())] == [r["key"] for r in everything]
+
+
+def test_baseline_conv_is_listed_whatever_the_budget(cli: Any) -> None:
+    rows = rows_json(cli, "-c", "64", "--params-max", "1000")
+    conv = [r for r in rows if r["family"] == "conv"]
+    assert [r["key"] for r in conv] == ["conv-c64k3"] and conv[0]["params"] > 1000 and conv[0]["baseline"]
+    assert all(r["params"] <= 1000 for r in rows if r["family"] != "conv")
+
+
 def _sorted_reference(rows: list[dict[str, Any]], field: str, descending: bool = False) -> list[str]:
     present = [r for r in rows if r[field] is not None]
     absent = [r for r in rows if r[field] is None]
@@ -295,6 +343,11 @@ def test_sort_descending_and_nulls_last(cli: Any) -> None:
     assert [r["key"] for r in by_balance] == _sorted_reference(everything, "balance")
     by_L = rows_json(cli, "-c", "48", "--balance-tol", "inf", "--sort", "L")
     assert [r["key"] for r in by_L] == _sorted_reference(everything, "L")
+    # descending on a text field: ties (every row of a family) stay ascending by key
+    by_family = rows_json(cli, "-c", "48", "--balance-tol", "inf", "--sort", "-family")
+    expected = sorted(everything, key=lambda r: r["key"])
+    expected = sorted(expected, key=lambda r: r["family"], reverse=True)  # stable: keys stay ascending
+    assert [r["key"] for r in by_family] == [r["key"] for r in expected]
     by_key = rows_json(cli, "-c", "48", "--balance-tol", "inf", "--sort", "key", "--top", "7")
     assert [r["key"] for r in by_key] == sorted(r["key"] for r in everything)[:7]
 
