@@ -14,6 +14,10 @@ from typing import Any, ClassVar
 
 from .errors import ConfigError
 
+MAX_CHANNELS = 1 << 16  # C_in, C_out above this are refused everywhere (space, build, show, train, convert)
+MAX_KERNEL = 31  # k above this is refused everywhere
+MAX_STRIDE = MAX_KERNEL
+
 _GEOM = re.compile(r"^(?:c(?P<c>\d+)|i(?P<i>\d+)o(?P<o>\d+))k(?P<k>\d+)(?:s(?P<s>\d+))?$")
 
 
@@ -34,8 +38,13 @@ class BlockConfig:
             value = getattr(self, f.name)
             if f.type in ("int", int):
                 self._positive_int(f.name, value)
-        if self.kernel % 2 == 0:
-            self.fail("kernel", self.kernel, "an odd integer >= 1 (padding is k//2)")
+        if self.kernel % 2 == 0 or self.kernel > MAX_KERNEL:
+            self.fail("kernel", self.kernel, f"an odd integer in [1, {MAX_KERNEL}] (padding is k//2)")
+        for name in ("in_channels", "out_channels"):
+            if getattr(self, name) > MAX_CHANNELS:
+                self.fail(name, getattr(self, name), f"an integer in [1, {MAX_CHANNELS:,}]")
+        if self.stride > MAX_STRIDE:
+            self.fail("stride", self.stride, f"an integer in [1, {MAX_STRIDE}]")
         self.validate()
 
     def validate(self) -> None:

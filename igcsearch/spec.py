@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .config import MAX_CHANNELS, MAX_KERNEL
 from .errors import PresetError, SpecError
 from .units import parse_int_list, parse_si
 
@@ -18,8 +19,6 @@ SORT_ROW_FIELDS = (
     "params", "macs", "acts", "params_ratio", "macs_ratio", "balance",
     "g", "r", "L", "M", "t", "G1", "G2", "o", "m",
 )  # fmt: skip
-MAX_CHANNELS = 1 << 16  # widths above this are refused: the spec would not finish
-MAX_KERNEL = 31
 
 
 @dataclass(frozen=True)
