@@ -20,12 +20,17 @@ DEFAULT_STORE = Path("igcsearch-results/default/results.sqlite")
 
 
 def _open(path: Path):
+    """The store at ``path``, opened for reading only: nothing is created, migrated or written."""
     from .errors import IgcSearchError
     from .store import Store
 
     if not path.exists():
         raise IgcSearchError(f"no results store at {str(path)!r}; run `igcsearch search` first or pass --store")
-    return Store(path)
+    if path.is_dir():
+        raise IgcSearchError(
+            f"--store {str(path)!r} is a directory; pass the .sqlite file (e.g. {path}/results.sqlite)"
+        )
+    return Store(path, readonly=True)
 
 
 @runs_app.command("list")
@@ -104,12 +109,29 @@ def runs_merge(
     sources: Annotated[list[Path], typer.Argument(help="Stores to merge into --store.")],
     store: StorePath = DEFAULT_STORE,
 ) -> None:
-    """Merge stores from other machines into one; rows keep their environment."""
-    from .store import Store
+    """Merge stores from other machines into one; rows keep their environment.
 
-    with Store(store) as db:
-        for src in sources:
-            with _open(src):
-                pass
-            added = db.merge_from(src)
+    The sources are opened read-only and never changed; every source is read and checked
+    before the target is touched; merging the same source again adds nothing.
+    """
+    import os
+
+    from .errors import IgcSearchError
+    from .store import Store, lock_path, locked
+
+    data = []
+    for src in sources:
+        if os.path.abspath(src) == os.path.abspath(store):
+            raise IgcSearchError(f"cannot merge {str(src)!r} into itself: pass another --store")
+        with _open(src):
+            pass
+        data.append(Store.read_source(src))
+    if store.is_dir():
+        raise IgcSearchError(f"--store {str(store)!r} is a directory; pass the .sqlite file")
+    if store.exists() and store.stat().st_size > 0:
+        with Store(store, readonly=True) as target:  # a damaged target is refused before anything changes
+            target.check_integrity()
+    with locked([lock_path(store)], lambda m: typer.echo(m, err=True)), Store(store) as db:
+        for src, rows in zip(sources, data, strict=True):
+            added = db.merge_from(rows)
             typer.echo(f"{src}: " + ", ".join(f"{v} {k}" for k, v in added.items()), err=True)
