@@ -11,6 +11,7 @@ its round means, with the IQR and the minimum of them. Never two candidates at o
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 from collections.abc import Callable, Iterator, Sequence
@@ -21,6 +22,10 @@ from typing import Any
 import numpy as np
 
 MEMORY_FORMATS = ("nchw", "channels_last")
+MAX_MIN_TIME = 60.0  # seconds per candidate per round
+MAX_ROUNDS = 1000
+MAX_BATCH = 4096
+MAX_WARMUP = 10_000
 
 
 @dataclass(frozen=True)
@@ -88,8 +93,25 @@ def check_device(opts: MeasureOptions) -> None:
         raise SpecError(f"--device must be cpu or cuda, got {opts.device!r}")
     if opts.device == "cuda" and not torch.cuda.is_available():
         raise SpecError("--device cuda: no CUDA device is available to this torch build")
-    if opts.threads < 1 or opts.batch < 1 or opts.rounds < 1 or opts.warmup < 0 or opts.min_time <= 0:
-        raise SpecError("--threads, --batch and --rounds must be >= 1, --warmup >= 0, --min-time > 0")
+    for name in ("threads", "batch", "rounds", "warmup"):
+        value = getattr(opts, name)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"measurement option {name} must be an int, got {type(value).__name__} {value!r}")
+    if isinstance(opts.min_time, bool) or not isinstance(opts.min_time, (int, float, np.number)):
+        raise TypeError(f"measurement option min_time must be a number, got {type(opts.min_time).__name__}")
+    for option, value, low, top in (
+        ("--threads", opts.threads, 1, None),
+        ("--batch", opts.batch, 1, MAX_BATCH),
+        ("--rounds", opts.rounds, 1, MAX_ROUNDS),
+        ("--warmup", opts.warmup, 0, MAX_WARMUP),
+    ):
+        if value < low or (top is not None and value > top):
+            bound = f">= {low}" + (f" and <= {top:,}" if top is not None else "")
+            raise SpecError(f"{option} must be {bound}, got {value}")
+    if not (math.isfinite(opts.min_time) and 0 < opts.min_time <= MAX_MIN_TIME):
+        raise SpecError(
+            f"--min-time must be a finite number of seconds > 0 and <= {MAX_MIN_TIME:g}, got {opts.min_time}"
+        )
 
 
 def prepare(module: Any, in_channels: int, input_size: int, opts: MeasureOptions) -> tuple[Any, Any]:

@@ -153,11 +153,14 @@ def measure_options(spec: Spec) -> Any:
     }
     try:
         opts = MeasureOptions(**e)
-        for name in ("threads", "batch", "rounds", "warmup"):
-            int(getattr(opts, name))
-        float(opts.min_time)
     except (TypeError, ValueError) as exc:
         raise SpecError(f"bad measurement option: {exc}") from None
+    for name in ("threads", "batch", "rounds", "warmup"):
+        value = getattr(opts, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(f"measurement option {name} must be an integer, got {value!r}")
+    if isinstance(opts.min_time, bool) or not isinstance(opts.min_time, (int, float)):
+        raise SpecError(f"measurement option min_time must be a number of seconds, got {opts.min_time!r}")
     return opts
 
 
@@ -180,6 +183,8 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
     from .pipeline import check_search, default_out, describe, result_fields, results_header, run_search
 
     check_format(fmt)
+    if sys.stdout is None:  # started with stdout closed (`>&-`): refuse before measuring anything
+        raise SpecError("stdout is closed: nothing could be printed; redirect it to a file or /dev/null")
     opts = measure_options(spec)
     backend = spec.extra.get("backend") or "local"
     plot = bool(spec.extra.get("plot"))
@@ -199,11 +204,12 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
             plot,
             backend,
             spec.extra.get("address"),
+            notify=lambda message: print(message, file=sys.stderr, flush=True),
         )
     header = results_header(result, spec, opts, plot)
     if not result.rows:
         if fmt != "table":
-            write([], sys.stdout, fmt, fields=result_fields(spec), header=header)
+            to_stdout(lambda: write([], sys.stdout, fmt, fields=result_fields(spec), header=header))
         report_empty(spec)
         print("nothing to measure: no files written", file=sys.stderr)
         return
@@ -231,8 +237,14 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
             width = 140  # the knob and width columns
         print_table(shown, n, f"igcsearch search: {spec.name}", spec.describe(), cols, notes, convention, width)
     else:
-        write(
-            [take(rows, np.arange(min(spec.top or n, n)))], sys.stdout, fmt, fields=result_fields(spec), header=header
+        to_stdout(
+            lambda: write(
+                [take(rows, np.arange(min(spec.top or n, n)))],
+                sys.stdout,
+                fmt,
+                fields=result_fields(spec),
+                header=header,
+            )
         )
         print(verdict, file=sys.stderr)
     print(summary_line(result, opts.latency, Path(store) if store else out / "results.sqlite"), file=sys.stderr)
@@ -240,6 +252,20 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
     if result.interrupted:
         print("interrupted: the files hold what finished", file=sys.stderr)
         raise KeyboardInterrupt
+
+
+def to_stdout(emit: Callable[[], Any]) -> None:
+    """Run ``emit`` (which writes to stdout) and flush: a full disk or a failed write is one error, never a short file.
+
+    A reader that went away (BrokenPipeError) is left to the CLI, which ends quietly.
+    """
+    try:
+        emit()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise SpecError(f"cannot write to stdout: {exc.strerror or exc}; the output is incomplete") from None
 
 
 def summary_line(result: Any, latency: bool, store: Path) -> str:

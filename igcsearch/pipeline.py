@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -84,9 +88,46 @@ class SearchResult:
         return to_frame([self.rows]).reindex(columns=list(RESULT_FIELDS))
 
 
+RESULTS_ROOT = Path("igcsearch-results")
+OUT_FILE_SUFFIXES = (".csv", ".md", ".markdown", ".json", ".sqlite", ".db", ".txt", ".png", ".svg")
+
+
 def default_out(spec: Spec) -> Path:
-    """./igcsearch-results/<preset or spec name>/"""
-    return Path("igcsearch-results") / spec.name
+    """./igcsearch-results/<preset or spec name>/: the name must be a plain file name, never a path."""
+    name = spec.name
+    if not isinstance(name, str) or not is_plain_name(name):
+        raise SpecError(
+            f"spec name {name!r} cannot name the results directory: use a plain name (letters, digits, '-', '_', '.'; "
+            "no '/', '\\', '..', NUL or empty name), or pass --out"
+        )
+    root = RESULTS_ROOT.resolve()
+    out = (RESULTS_ROOT / name).resolve()
+    if out.parent != root:  # e.g. a symlink: the default directory stays inside ./igcsearch-results/
+        raise SpecError(f"spec name {name!r} resolves outside ./{RESULTS_ROOT}/; pass --out")
+    return RESULTS_ROOT / name
+
+
+def is_plain_name(name: str) -> bool:
+    """A single, ordinary path component: not empty, '.', '..', hidden-dot-only, nor holding a separator or NUL."""
+    return (
+        bool(name.strip())
+        and name not in (".", "..")
+        and not any(c in name for c in ("/", "\\", "\0"))
+        and not any(ord(c) < 32 for c in name)
+        and len(name.encode("utf-8", "surrogateescape")) <= 200
+    )
+
+
+def check_out(out: Path) -> None:
+    """Refuse an --out that cannot be the results directory: an existing file, or a file name like x.csv."""
+    if out.exists() and not out.is_dir():
+        raise SpecError(f"--out {str(out)!r} is a file; search writes a directory (results.csv, results.md, …)")
+    if not out.exists() and out.suffix.lower() in OUT_FILE_SUFFIXES:
+        raise SpecError(
+            f"--out {str(out)!r} looks like a file name; search writes a directory of files (results.csv, "
+            "results.md, results.json, configs/): pass a directory, e.g. --out "
+            f"{str(out.with_suffix('')) or 'results'!s}"
+        )
 
 
 def candidates(spec: Spec) -> tuple[Chunk, int]:
@@ -122,8 +163,16 @@ def check_search(
     check_device(opts)
     if backend not in ("local", "ray"):
         raise SpecError(f"--backend must be local or ray, got {backend!r}")
+    if address is not None and not isinstance(address, str):
+        raise TypeError(f"address must be a str, got {type(address).__name__}")
     if address and backend != "ray":
         raise SpecError(f"--address {address!r} is a Ray cluster address: add --backend ray, or drop --address")
+    if backend == "local":
+        check_threads(opts.threads)
+    if address:
+        from .ray_backend import check_reachable
+
+        check_reachable(address)  # within CONNECT_TIMEOUT, before ray is imported or anything is built
     if spec.sort is not None and spec.sort.lstrip("-") not in SEARCH_SORT_FIELDS:
         raise SpecError(f"unknown sort key {spec.sort!r}; choose from: {', '.join(SEARCH_SORT_FIELDS)}")
     if plot:
@@ -158,15 +207,25 @@ def run_search(
     plot: bool = False,
     backend: str = "local",
     address: str | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> SearchResult:
     """Measure every candidate of the spec and rank them; write the results directory.
 
     Measurements go to the SQLite store (``store_path``, default ``out/results.sqlite``) as
     they are taken; a rerun of the same spec reuses every stored measurement with the same
     settings and environment (unless ``fresh``) and measures only what is missing.
-    """
-    from .store import Store, digest
 
+    One writer per store: the search holds an exclusive lock on ``<store>.lock`` (and on
+    ``out/results.sqlite.lock``, the results directory's) while it measures and writes; a
+    second search on the same store or directory waits for it (``notify`` is told) and then
+    reuses what it measured. SIGTERM and SIGHUP stop it like Ctrl-C: the run is marked
+    interrupted and the files of what finished are written.
+    """
+    from .store import Store, digest, lock_path, locked
+
+    if out is not None:
+        out = Path(out)
+        check_out(out)
     check_search(spec, opts, backend, address, plot)
     progress = progress or _Quiet()
     rows, total = candidates(spec)
@@ -174,22 +233,87 @@ def run_search(
     result = SearchResult(rows={}, env=env, total_space=total, backend=backend)
     if not rows:
         return result
+    check_memory(rows, opts)
     settings = measurement_settings(opts, build_opts, backend)
     sh, eh = digest(settings), digest(env)
     store_path = store_path or (out / "results.sqlite" if out is not None else None)
-    store = Store(store_path) if store_path is not None else None
-    try:
-        with threads(opts.threads):  # fvcore tracing too: 7x faster than oversubscribed on 2 cores
-            result.rows = _measure(
-                spec, opts, rows, env, settings, sh, eh, store, fresh, progress, build_opts or {}, result,
-                backend=backend, address=address,
-            )  # fmt: skip
-    finally:
-        if store is not None:
-            store.close()
-    if out is not None:
-        result.files = write_results(result, spec, opts, out, plot)
+    locks = [lock_path(p) for p in (store_path, out / "results.sqlite" if out is not None else None) if p is not None]
+    with locked(locks, notify), _stop_signals() as stop:
+        store = Store(store_path) if store_path is not None else None
+        try:
+            with threads(opts.threads):  # fvcore tracing too: 7x faster than oversubscribed on 2 cores
+                result.rows = _measure(
+                    spec, opts, rows, env, settings, sh, eh, store, fresh, progress, build_opts or {}, result,
+                    backend=backend, address=address,
+                )  # fmt: skip
+        finally:
+            if store is not None:
+                store.close()
+        stop["defer"] = True  # a signal while the files are written stops the command after them
+        if out is not None:
+            result.files = write_results(result, spec, opts, out, plot)
+    if stop["pending"]:
+        raise KeyboardInterrupt
     return result
+
+
+@contextmanager
+def _stop_signals() -> Iterator[dict[str, bool]]:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt (like Ctrl-C) while measuring; deferred once ``defer`` is set."""
+    import signal
+    import threading
+
+    state = {"defer": False, "pending": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if state["defer"]:
+            state["pending"] = True
+        else:
+            raise KeyboardInterrupt
+
+    previous = {}
+    for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield state
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+
+
+def check_memory(rows: Chunk, opts: MeasureOptions) -> None:
+    """Refuse, before anything is built, a candidate whose input and activations outgrow this machine's memory."""
+    if opts.device != "cpu":
+        return  # a GPU out-of-memory is that candidate's error
+    try:
+        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    size = DTYPE_BYTES.get(opts.dtype, 4)
+    sizes = rows["input_size"].astype(np.int64)
+    channels = rows["in_channels"].astype(np.int64) if "in_channels" in rows else np.full(sizes.size, 3, np.int64)
+    need = (channels * sizes * sizes + rows["acts"].astype(np.int64)) * opts.batch * size
+    i = int(np.argmax(need))
+    if need[i] > limit:
+        raise SpecError(
+            f"candidate {rows['key'][i]} at --input-size {int(sizes[i])} and --batch {opts.batch} needs about "
+            f"{need[i] / 2**30:,.1f} GiB for its input and activations, more than this machine's "
+            f"{limit / 2**30:,.1f} GiB; lower --input-size or --batch"
+        )
+
+
+def check_threads(n: int) -> None:
+    """Refuse more --threads than the cores this process may run on: the timing would measure contention."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if n > cpus:
+        raise SpecError(f"--threads {n} is more than the {cpus} CPU core(s) this process can use; use 1 to {cpus}")
 
 
 def _measure(
@@ -213,18 +337,23 @@ def _measure(
         if spec.extra.get("network"):
             spec_dict["network"] = spec.extra["network"]  # rebuilding the run needs it (spec_from_dict)
         run_id = store.begin_run(spec.name, spec_dict, settings, env) if not offline else None
-        if run_id is not None:
-            fams, counts = rows["family"], zip(rows["params"], rows["macs"], rows["acts"], strict=True)
-            store.add_candidates(run_id, [
-                (k, s, str(f), json.dumps(_config_of(k)), int(p), int(m), int(a))
-                for k, s, f, (p, m, a) in zip(keys, sizes, fams, counts, strict=True)
-            ])  # fmt: skip
-        if not fresh:
-            cached, stored = store.counts(sh, eh), store.samples(sh, eh)
+        try:
+            if run_id is not None:
+                fams, counts = rows["family"], zip(rows["params"], rows["macs"], rows["acts"], strict=True)
+                store.add_candidates(run_id, [
+                    (k, s, str(f), json.dumps(_config_of(k)), int(p), int(m), int(a))
+                    for k, s, f, (p, m, a) in zip(keys, sizes, fams, counts, strict=True)
+                ])  # fmt: skip
+            if not fresh:
+                cached, stored = store.counts(sh, eh), store.samples(sh, eh)
+        except KeyboardInterrupt:  # stopped before anything was measured: the run is not left 'running'
+            if run_id is not None:
+                store.end_run(run_id, "interrupted")
+            raise
     samples = np.full((n, opts.rounds), np.nan)
     for i, key in enumerate(keys):
         for rnd, ms in stored.get((key, sizes[i]), {}).items():
-            if rnd < opts.rounds:
+            if 0 <= rnd < opts.rounds:
                 samples[i, rnd] = ms
     result.reused_samples = int(np.isfinite(samples).sum())
     prepared: list[Any] = [None] * n
@@ -442,6 +571,8 @@ def _write_tables(result: SearchResult, spec: Spec, opts: MeasureOptions, out: P
     header, fields = results_header(result, spec, opts, plot), result_fields(spec)
     files = []
     try:
+        clean_stale_tmp(out)
+        clean_stale_tmp(out / "configs")
         for fmt in ("csv", "md", "json"):
             path = out / f"results.{fmt}"
             with atomic_open(path) as fh:
@@ -452,10 +583,48 @@ def _write_tables(result: SearchResult, spec: Spec, opts: MeasureOptions, out: P
             with atomic_open(path) as fh:
                 json.dump(export_record(key, result.rows, spec), fh, indent=2, allow_nan=False)
                 fh.write("\n")
+        remove_stale_configs(out / "configs", set(result.rows["key"].tolist()))
         files.append(out / "configs")
     except OSError as exc:
-        raise SpecError(f"cannot write results to {str(out)!r}: {exc.strerror}") from None
+        raise SpecError(f"cannot write results to {str(out)!r}: {exc.strerror or exc}") from None
     return files
+
+
+RECORD_FIELDS = ("schema_version", "igcsearch_version", "key", "config", "spec")
+
+
+def remove_stale_configs(configs: Path, keys: set[str]) -> None:
+    """Delete the ``<key>.json`` records of rows this run does not have: only files igcsearch wrote.
+
+    A file is removed only if it parses as an export record whose ``key`` is its name; any
+    other file is left alone.
+    """
+    if not configs.is_dir():
+        return
+    for path in configs.glob("*.json"):
+        if path.stem in keys or not path.is_file() or path.is_symlink():
+            continue
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and all(f in record for f in RECORD_FIELDS) and record["key"] == path.stem:
+            path.unlink(missing_ok=True)
+
+
+TMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # atomic_open's temporary files (tempfile.mkstemp)
+
+
+def clean_stale_tmp(directory: Path) -> None:
+    """Delete the hidden temporary files a killed writer left (``.<name>.XXXXXXXX.tmp``); nothing else.
+
+    Called under the results directory's lock, so no live writer of this directory owns one.
+    """
+    if not directory.is_dir():
+        return
+    for path in directory.iterdir():
+        if TMP_NAME.match(path.name) and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
 
 
 def _write_plots(result: SearchResult, spec: Spec, out: Path) -> list[Path]:
@@ -563,9 +732,9 @@ def spec_from_dict(data: dict[str, Any]) -> Spec:
 
 def report_run(store_path: Path, run_id: int, out: Path | None, plot: bool = False) -> SearchResult:
     """Rebuild a run's ranked rows (and files under ``out``) from the store, measuring nothing."""
-    from .store import Store, digest
+    from .store import Store, digest, lock_path, locked
 
-    with Store(store_path) as store:
+    with Store(store_path, readonly=True) as store:
         run = store.run(run_id)
         spec = spec_from_dict(run["spec"])
         settings, env = run["settings"], run["env"]
@@ -578,7 +747,8 @@ def report_run(store_path: Path, run_id: int, out: Path | None, plot: bool = Fal
             result.rows = _measure(spec, opts, rows, env, settings, digest(settings), digest(env), store, False,
                                    _Quiet(), {}, result, offline=True)  # fmt: skip
     if out is not None and result.rows:
-        result.files = write_results(result, spec, opts, out, plot)
+        with locked([lock_path(Path(out) / "results.sqlite")]):
+            result.files = write_results(result, spec, opts, Path(out), plot)
     return result
 
 
@@ -586,16 +756,19 @@ def load_results(path: Path | str) -> Any:
     """DataFrame of a run: a results directory (its results.json) or a store file (every run's rows)."""
     import pandas as pd
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"load_results(path): path must be a str or Path, got {type(path).__name__}")
     path = Path(path)
     if path.is_dir():
         path = path / "results.json"
     if not path.exists():
         raise SpecError(f"no results at {str(path)!r}")
     if path.suffix == ".json":
+        check_results_json(path)
         return pd.read_json(path, orient="records", dtype=False)
     from .store import Store
 
-    with Store(path) as store:
+    with Store(path, readonly=True) as store:
         run_ids = [r["id"] for r in store.runs()]
     frames = []
     for run_id in run_ids:
@@ -603,3 +776,20 @@ def load_results(path: Path | str) -> Any:
         df.insert(0, "run", run_id)
         frames.append(df)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def check_results_json(path: Path) -> list[dict[str, Any]]:
+    """The rows of a results.json: a JSON list of row objects (each with a string ``key``), else SpecError."""
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{str(path)!r} is not UTF-8 text: not a results.json written by igcsearch") from None
+    except ValueError as exc:
+        raise SpecError(f"{str(path)!r} is not valid JSON ({exc}): not a results.json written by igcsearch") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("key"), str) for r in rows):
+        raise SpecError(
+            f"{str(path)!r} is not a list of row objects with a 'key': not a results.json written by igcsearch"
+        )
+    return rows

@@ -144,7 +144,7 @@ def test_channels_last_and_fused_impl(tmp_path: Path) -> None:
         (["--threads", "0"], "must be >= 1"),
         (["--rounds", "0"], "must be >= 1"),
         (["--batch", "0"], "must be >= 1"),
-        (["--min-time", "0"], "--min-time > 0"),
+        (["--min-time", "0"], "--min-time must be a finite number of seconds > 0"),
         (["--impl", "turbo"], "--impl must be auto, fused or naive"),
         (["--sort", "speed"], "unknown sort key 'speed'"),
         (["--backend", "slurm"], "--backend must be local or ray"),
