@@ -173,14 +173,110 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
     if match is None:
         return  # "auto", "local", …: Ray resolves those itself
     host, port = match[1].strip("[]"), int(match[2])
+    deadline = time.monotonic() + timeout
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
+        if not 0 < port < 65536:
+            raise OSError(0, f"port {port} is out of range")
+        addresses = _resolve(host, port, timeout)  # name resolution counts against the same 5 s
+        last: OSError = OSError(0, "no address")
+        for family, kind, proto, _, sockaddr in addresses:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(0, f"no answer within {timeout:g} s")
+            try:
+                with socket.socket(family, kind, proto) as sock:
+                    sock.settimeout(left)
+                    sock.connect(sockaddr)
+                    _answers(sock, deadline, f"{host}:{port}")
+                return
+            except TimeoutError:
+                raise TimeoutError(0, f"no Ray server answered within {timeout:g} s") from None
+            except OSError as exc:
+                last = exc
+        raise last
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise IgcSearchError(
             f"cannot reach Ray at {address}: {reason}; start the head with `ray start --head` or fix --address"
         ) from None
+
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+GRPC_PATH = "/ray.rpc.NodeInfoGcsService/GetClusterId"  # any path: a gRPC server answers HTTP 200 to all
+
+
+def _frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def _literal(name_index: int, value: str) -> bytes:  # HPACK literal without indexing, indexed name (< 15)
+    data = value.encode()
+    return bytes([name_index, len(data)]) + data
+
+
+def _request(authority: str) -> bytes:
+    """The HTTP/2 preface, SETTINGS, and one gRPC call (HEADERS + an empty message)."""
+    block = (
+        b"\x83\x86"  # :method POST, :scheme http
+        + _literal(4, GRPC_PATH)
+        + _literal(1, authority)
+        + b"\x0f\x10" + bytes([16]) + b"application/grpc"  # content-type (static index 31)
+        + b"\x00\x02te\x08trailers"
+    )  # fmt: skip
+    return (
+        H2_PREFACE
+        + _frame(4, 0, 0, b"")
+        + _frame(1, 4, 1, block)  # END_HEADERS
+        + _frame(0, 1, 1, b"\x00\x00\x00\x00\x00")  # END_STREAM
+    )
+
+
+def _answers(sock: socket.socket, deadline: float, authority: str) -> None:
+    """A gRPC server (Ray's GCS or Ray Client) must answer on the port, within the deadline.
+
+    A port that accepts the connection but never answers, or answers as something else (a
+    proxy's HTTP 404, a closed connection), would make ``ray.init`` wait far longer than the
+    5 s promised: one HTTP/2 request tells them apart. gRPC answers every call with HTTP
+    status 200 (HPACK static entry 8), even for a method it does not have.
+    """
+    sock.sendall(_request(authority))
+    buffer = b""
+    while True:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(0, "the connection was closed without an answer (no Ray server there)")
+        buffer += chunk
+        while len(buffer) >= 9:
+            size = int.from_bytes(buffer[:3], "big")
+            if len(buffer) < 9 + size:
+                break
+            kind, flags, stream = buffer[3], buffer[4], int.from_bytes(buffer[5:9], "big") & 0x7FFFFFFF
+            payload, buffer = buffer[9 : 9 + size], buffer[9 + size :]
+            if kind == 7:  # GOAWAY
+                raise ConnectionError(0, "the server refused the call (not a Ray server)")
+            if kind == 1 and stream == 1:
+                start = (1 if flags & 0x08 else 0) + (5 if flags & 0x20 else 0)
+                first = payload[start] if len(payload) > start else 0
+                if first & 0x80 and 9 <= first & 0x7F <= 14:  # :status 204, 206, 304, 400, 404 or 500
+                    status = {9: 204, 10: 206, 11: 304, 12: 400, 13: 404, 14: 500}[first & 0x7F]
+                    raise ConnectionError(0, f"it answers HTTP {status}: not a Ray server")
+                return
+
+
+def _resolve(host: str, port: int, timeout: float) -> list[tuple]:
+    """getaddrinfo with a time limit (it has none of its own); OSError when it fails or takes longer."""
+    import concurrent.futures
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        future = pool.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
+        try:
+            return future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(0, f"{host} did not resolve within {timeout:g} s") from None
+    finally:
+        pool.shutdown(wait=False)
 
 
 def check_resources(nodes: list[dict[str, Any]], device: str, threads: int) -> None:

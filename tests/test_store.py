@@ -419,9 +419,21 @@ def test_check_reachable_and_check_resources() -> None:
     from igcsearch.ray_backend import check_reachable, check_resources
 
     check_reachable("auto")  # resolved by Ray itself: nothing to check
-    with socket_server() as port:
-        check_reachable(f"127.0.0.1:{port}")  # listening: fine
+    with socket_server(GRPC_REPLY) as port:
+        check_reachable(f"127.0.0.1:{port}")  # a gRPC server answers: fine
         check_reachable(f"ray://localhost:{port}")
+    with socket_server(None) as port:  # accepts, never answers (ray.init would wait ~24 s): refused in time
+        start = time.monotonic()
+        with pytest.raises(IgcSearchError, match=rf"cannot reach Ray at 127.0.0.1:{port}: no Ray server answered"):
+            check_reachable(f"127.0.0.1:{port}", timeout=0.5)
+        assert time.monotonic() - start < 5
+    with (
+        socket_server(PROXY_404) as port,
+        pytest.raises(IgcSearchError, match=r"it answers HTTP 404: not a Ray server"),
+    ):
+        check_reachable(f"localhost:{port}", timeout=2)
+    with pytest.raises(IgcSearchError, match=r"port 99999 is out of range"):
+        check_reachable("127.0.0.1:99999")
     nodes = [
         {"Alive": True, "Resources": {"CPU": 2.0}},
         {"Alive": False, "Resources": {"CPU": 64.0, "GPU": 8.0}},  # a dead node counts for nothing
@@ -435,14 +447,43 @@ def test_check_reachable_and_check_resources() -> None:
     check_resources([*nodes, {"Alive": True, "Resources": {"CPU": 1.0, "GPU": 1.0}}], "cuda", 1)
 
 
+GRPC_REPLY = (
+    b"\x00\x00\x00\x04\x00\x00\x00\x00\x00" + b"\x00\x00\x01\x01\x04\x00\x00\x00\x01\x88"
+)  # SETTINGS, :status 200
+PROXY_404 = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00" + b"\x00\x00\x01\x01\x04\x00\x00\x00\x01\x8d"  # :status 404
+
+
 @contextlib.contextmanager
-def socket_server() -> Iterator[int]:
+def socket_server(reply: bytes | None = None) -> Iterator[int]:
+    """A localhost port that accepts connections and sends ``reply`` to each (None: says nothing)."""
     import socket
+    import threading
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
-        yield sock.getsockname()[1]
+        held = []
+
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                except OSError:
+                    return
+                held.append(conn)
+                if reply is not None:
+                    with contextlib.suppress(OSError):
+                        conn.recv(65536)
+                        conn.sendall(reply)
+
+        threading.Thread(target=serve, daemon=True).start()
+        try:
+            yield sock.getsockname()[1]
+        finally:
+            for conn in held:
+                conn.close()
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def _fake_ray(monkeypatch: pytest.MonkeyPatch) -> list[str]:
