@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from .measure import (
     reraise_interrupt,
     threads,
 )
-from .report import CONVENTION, atomic_open, md_header, select, to_frame, write
+from .report import CONVENTION, atomic_open, clean_stale_tmp, md_header, select, to_frame, write
 from .space import ROW_FIELDS, Chunk, chunks, sort_rows, take
 from .spec import SORT_ROW_FIELDS, Spec
 from .store import NON_FINITE, plain_json
@@ -609,21 +608,6 @@ def remove_stale_configs(configs: Path, keys: set[str]) -> None:
         except (OSError, ValueError):
             continue
         if isinstance(record, dict) and all(f in record for f in RECORD_FIELDS) and record["key"] == path.stem:
-            path.unlink(missing_ok=True)
-
-
-TMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # atomic_open's temporary files (tempfile.mkstemp)
-
-
-def clean_stale_tmp(directory: Path) -> None:
-    """Delete the hidden temporary files a killed writer left (``.<name>.XXXXXXXX.tmp``); nothing else.
-
-    Called under the results directory's lock, so no live writer of this directory owns one.
-    """
-    if not directory.is_dir():
-        return
-    for path in directory.iterdir():
-        if TMP_NAME.match(path.name) and path.is_file() and not path.is_symlink():
             path.unlink(missing_ok=True)
 
 

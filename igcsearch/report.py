@@ -7,6 +7,7 @@ is written in bounded memory; files are written atomically (temporary file, then
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -131,6 +132,21 @@ def atomic_open(path: Path) -> Iterator[IO[str]]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+TMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # atomic_open's temporary files (tempfile.mkstemp)
+
+
+def clean_stale_tmp(directory: Path) -> None:
+    """Delete the hidden temporary files a killed writer left (``.<name>.XXXXXXXX.tmp``); nothing else.
+
+    Call it where no live writer of this directory can own one (e.g. under the search's lock).
+    """
+    if not directory.is_dir():
+        return
+    for path in directory.iterdir():
+        if TMP_NAME.match(path.name) and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
 
 
 def file_mode() -> int:

@@ -427,3 +427,21 @@ def test_unreachable_ray_address_fails_within_five_seconds(tmp_path: Path) -> No
     assert res.returncode == 1 and time.monotonic() - start < 30  # startup included; the check itself is < 5 s
     assert error_line(res.stderr).startswith(f"error: cannot reach Ray at 127.0.0.1:{port}: Connection refused")
     assert not (tmp_path / "r").exists()  # refused before anything is written
+
+
+def test_store_errors_after_opening_are_one_igcsearch_error(tmp_path: Path) -> None:
+    """A store that turns read-only or fills up while a search writes: IgcSearchError naming the file, no sqlite3 error."""
+    from igcsearch.store import describe_error
+
+    with Store(make_store(tmp_path / "s.sqlite")) as store:
+        store.db.execute("PRAGMA query_only = ON")  # every write now fails as on a read-only file
+        with pytest.raises(IgcSearchError, match=r"results store '.*s.sqlite' is read-only"):
+            store.put_sample("conv-c8k3", 32, "s", "e", 1, 0.5)
+        with pytest.raises(IgcSearchError, match=r"is read-only"):
+            store.begin_run("x", {}, {}, {})
+    assert describe_error(sqlite3.OperationalError("database or disk is full")).startswith(
+        "cannot be written: the disk is full"
+    )
+    assert describe_error(sqlite3.DatabaseError("database disk image is malformed")).startswith("is damaged")
+    with Store(tmp_path / "s.sqlite", readonly=True) as store, pytest.raises(IgcSearchError, match="is read-only"):
+        store.end_run(1, "done")
