@@ -166,10 +166,31 @@ def is_pickle(path: str | Path) -> bool:
     try:
         safe_load(Path(path))
     except pickle.UnpicklingError:
-        return True
+        return _parses_as_pickle(Path(path))
     except IgcSearchError:
         return False
     return False
+
+
+def _parses_as_pickle(path: Path) -> bool:
+    """Whether the file's pickle stream (a torch archive's ``data.pkl``, or the file itself) is a
+    well-formed pickle: read opcode by opcode with :func:`pickletools.genops`, nothing executed."""
+    import pickletools
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                names = [n for n in zf.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
+                if not names:
+                    return False
+                with zf.open(names[0]) as fh:
+                    ops = [op.name for op, _, _ in pickletools.genops(fh)]
+        else:
+            with open(path, "rb") as fh:
+                ops = [op.name for op, _, _ in pickletools.genops(fh)]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError, UnicodeDecodeError):
+        return False
+    return bool(ops) and ops[-1] == "STOP"
 
 
 def _load_module_file(path: Path, trust_pickle: bool, warn: Callable[[str], None] | None) -> Any:
@@ -181,6 +202,8 @@ def _load_module_file(path: Path, trust_pickle: bool, warn: Callable[[str], None
     try:
         obj = safe_load(path)
     except pickle.UnpicklingError:
+        if not _parses_as_pickle(path):
+            raise IgcSearchError(f"cannot read {str(path)!r} as a torch file: not a torch or pickle file") from None
         if not trust_pickle:
             raise IgcSearchError(f"{str(path)!r} {PICKLE_REFUSED}") from None
         if warn is not None:
@@ -405,6 +428,8 @@ def save_model(model: Any, path: str | Path) -> Path:
     import torch
 
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise IgcSearchError(f"cannot write {str(path)!r}: it exists and is not a regular file")
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
