@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +106,25 @@ def network_key(spec: Any) -> str | None:
     return None
 
 
+KEY_SHAPE = re.compile(r"(?P<family>[a-z][a-z0-9]*)-[A-Za-z0-9-]+")
+
+
+def looks_like_key(text: str) -> bool:
+    """Text shaped like a config or network key whose prefix is a family (or ``net``): always a key.
+
+    A file that merely has that name never changes its meaning (issue: no pickle, no file read,
+    by surprise).
+    """
+    from .registry import names
+
+    m = KEY_SHAPE.fullmatch(text.strip())
+    return m is not None and (m["family"] == "net" or m["family"] in names())
+
+
 def _looks_like_path(text: str) -> bool:
-    return text.endswith(".json") or "/" in text or "\\" in text or Path(text).is_file()
+    if text.endswith(".json") or "/" in text or "\\" in text:
+        return True
+    return not looks_like_key(text) and Path(text).is_file()
 
 
 def read_json(path: Path, where: str) -> Any:
@@ -144,9 +164,11 @@ def build(spec: Any, **opts: Any) -> Any:
 
         if not net.startswith(NETWORK_PREFIX):
             raise ConfigError(f"network_key {net!r} must start with {NETWORK_PREFIX!r}")
-        from .networks import build_network_key
+        from .networks import build_network_key, parse_network_key
 
-        return build_network_key(net, **opts)
+        check_network_size(parse_network_key(net))
+        with allocating(net):
+            return build_network_key(net, **opts)
     try:
         cfg = resolve(spec)
     except ConfigError:
@@ -156,4 +178,71 @@ def build(spec: Any, **opts: Any) -> Any:
     family = get_family(cfg.family)
     if family.build is None:
         raise ConfigError(f"family {cfg.family!r} has no torch module")
-    return family.build(cfg, **opts)
+    check_size(cfg)
+    with allocating(cfg.key):
+        return family.build(cfg, **opts)
+
+
+# A module is refused before it is allocated when its analytic parameter count is above
+# MAX_PARAMS (2^31 parameters = 8 GiB as float32) or when its float32 weights alone would
+# not fit in this machine's physical memory, whichever is smaller. Never clamped.
+MAX_PARAMS = 1 << 31
+MAX_NETWORK_DEPTH = 1202  # weight layers; the deepest network of the papers (CIFAR ResNet-1202)
+
+
+def param_limit() -> tuple[int, str]:
+    """(largest parameter count allowed, why): 2^31, or fewer when float32 weights exceed the RAM."""
+    import os
+
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        ram = 0
+    if 0 < ram // 4 < MAX_PARAMS:
+        return ram // 4, f"{ram / 2**30:.1f} GiB of memory on this machine as float32"
+    return MAX_PARAMS, "the limit of 2^31 = 2,147,483,648 parameters (8 GiB as float32)"
+
+
+def check_size(cfg: BlockConfig) -> int:
+    """The analytic parameter count of a block config; a ConfigError if it is too large to build."""
+    import numpy as np
+
+    from .cost import columns, totals
+    from .registry import get_family
+
+    params = int(np.asarray(totals(get_family(cfg.family).layers(columns(cfg, 1)))[0]).ravel()[0])
+    _refuse_params(cfg.key, params)
+    return params
+
+
+def check_network_size(net: Any) -> int:
+    """The analytic parameter count of a network config, after its depth; ConfigError if too large to build."""
+    if net.depth > MAX_NETWORK_DEPTH:
+        raise ConfigError(
+            f"{net.key}: depth {net.depth:,} is too deep to build; must be at most {MAX_NETWORK_DEPTH:,} weight layers"
+        )
+    params = int(net.cost()[0])
+    _refuse_params(net.key, params)
+    return params
+
+
+def _refuse_params(key: str, params: int) -> None:
+    limit, why = param_limit()
+    if params > limit:
+        raise ConfigError(
+            f"{key} has {params:,} parameters ({params * 4 / 2**30:,.1f} GiB as float32), too large to build: "
+            f"more than {why}"
+        )
+
+
+@contextlib.contextmanager
+def allocating(what: str) -> Iterator[None]:
+    """A failed torch allocation while building ``what`` becomes one ConfigError naming it."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as exc:
+        text = str(exc)
+        if not (isinstance(exc, MemoryError) or "allocate" in text or "out of memory" in text):
+            raise
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        raise ConfigError(f"out of memory building {what}: {first}") from None

@@ -15,19 +15,37 @@ from .cli import app, handles_errors
 from .errors import IgcSearchError
 
 PICKLE_NOTE = (
-    "MODEL: a saved module (torch.save(model); loading it RUNS CODE FROM THE FILE: only files you trust), "
-    "a TorchScript file (safe; torch.jit.script of a model made of torch.nn layers, e.g. nn.Sequential; traced "
-    "files are refused), or package.module:factory "
-    "(safe; with --weights STATE_DICT loaded with weights_only=True)."
+    "MODEL: package.module:factory (safe; with --weights STATE_DICT loaded with weights_only=True), a TorchScript "
+    "file (safe; torch.jit.script of a model made of torch.nn layers, e.g. nn.Sequential; traced files are refused), "
+    "or a saved module (torch.save(model); loading it RUNS CODE FROM THE FILE, so it loads only with --trust-pickle: "
+    "only for files you trust). A key or an import path is read as one even if a file of that name exists."
+)
+SAVED = (
+    "a pickled module: reload with torch.load({path!r}, weights_only=False) in Python, or pass it to igcsearch "
+    "train/convert/decompose with --trust-pickle"
 )
 
 Model = Annotated[
     str,
-    typer.Argument(help="Saved module (.pt, runs code from the file), TorchScript file, or package.module:factory."),
+    typer.Argument(
+        help="package.module:factory, TorchScript file, or saved module (.pt; runs code, needs --trust-pickle)."
+    ),
 ]
 Weights = Annotated[
     Path | None, typer.Option("--weights", help="state_dict file for MODEL (loaded safely, weights_only=True).")
 ]
+TrustPickle = Annotated[
+    bool,
+    typer.Option(
+        "--trust-pickle", help="Load a pickled module file (torch.save(model)): this RUNS CODE FROM THE FILE."
+    ),
+]
+
+
+def _warn(text: str) -> None:
+    typer.echo(f"warning: {text}", err=True)
+
+
 InChannels = Annotated[int, typer.Option("--in-channels", help="Channels of the example input.")]
 InputSize = Annotated[int, typer.Option("--input-size", help="Side of the example input (finds each layer's size).")]
 
@@ -90,9 +108,9 @@ def export(
 @app.command(
     help=f"""Replace every eligible Conv2d of a model by the best block of a family under that layer's own budget.
 
-Eligible: a regular conv (groups 1, dilation 1), square odd kernel k >= --min-kernel, padding k//2 with zeros, square stride, channels the family can factor. Each becomes the config the --rule picks among the family's valid configs with at most the conv's params (with its BN) and MACs at the layer's real input size (--fraction F: F times both); strides are kept, so output shapes do not change. Rules: widest-balanced = most params within the budget among configs within --balance-tol (ties: closer to balanced, fewer MACs); most-balanced = balance closest to 1, then most params; fewest-macs; fewest-params. By default a conv becomes the bare block (no final BN/ReLU; the conv's bias kept) so the model's own BN/activation follow once; --block-bn keeps the block's BN+ReLU. igc3 units stay whole. Converted layers are freshly initialised: train the result (igcsearch train NEW --data ...).
+Eligible: a regular conv (groups 1, dilation 1), square odd kernel k >= --min-kernel, padding k//2 with zeros, square stride, channels the family can factor. Each becomes the config the --rule picks among the family's valid configs with at most the conv's params (with its BN) and MACs at the layer's real input size (--fraction F: F times both); strides are kept, so output shapes do not change. Rules: widest-balanced = most params within the budget among configs within --balance-tol (ties: closer to balanced, fewer MACs); most-balanced = balance closest to 1, then most params; fewest-macs; fewest-params. By default a conv becomes the bare block (no final BN/ReLU; the conv's bias kept) so the model's own BN/activation follow once; --block-bn keeps the block's BN+ReLU. igc3 units stay whole. Converted layers are freshly initialised: train the result (igcsearch train NEW --trust-pickle --data ...).
 
-{PICKLE_NOTE} The output is saved with torch.save (reload with torch.load(NEW, weights_only=False)).
+{PICKLE_NOTE} The output is saved with torch.save, a pickled module (reload with torch.load(NEW, weights_only=False), or give it to igcsearch with --trust-pickle); --out DIR/ writes DIR/<model>-<family>.pt.
 """
 )
 @handles_errors
@@ -116,19 +134,23 @@ def convert(
     in_channels: InChannels = 3,
     input_size: InputSize = 224,
     weights: Weights = None,
+    trust_pickle: TrustPickle = False,
 ) -> None:
+    from .convert import check_example, load_model, output_path, save_model
     from .convert import convert as run_convert
-    from .convert import load_model, save_model
+    from .train import _stem
 
     tol = _tolerance(balance_tol)
-    net = load_model(model, weights)
+    check_example(in_channels, input_size)
+    target = output_path(out, f"{_stem(model)}-{family}.pt")
+    net = load_model(model, weights, trust_pickle=trust_pickle, warn=_warn)
     result = run_convert(
         net, family, rule, min_kernel=min_kernel, in_channels=in_channels, input_size=input_size,
         balance_tol=tol, fraction=fraction, block_bn=block_bn,
     )  # fmt: skip
     print_convert(result, model, input_size)
-    path = save_model(result.model, out)
-    typer.echo(f"wrote {path} (torch.load({str(path)!r}, weights_only=False))", err=True)
+    path = save_model(result.model, target)
+    typer.echo(f"wrote {path} ({SAVED.format(path=str(path))})", err=True)
 
 
 def _tolerance(text: str) -> float:
@@ -184,7 +206,7 @@ def print_convert(result: Any, source: str, input_size: int) -> None:
 
 Initialised from the trained weights: per input channel, the best rank-r approximation of its n×k² kernel slice (SVD; exact at r = min(C_out, k²)). With --calib DATA.npz (x or x_train, NCHW uint8 or float) each layer is refined on the data instead: the approximated network's inputs, the original outputs, reduced-rank regression channel by channel (never worse than the SVD on that data). Reports per-layer relative errors of weights and outputs (on the calibration images, or random inputs without them).
 
-{PICKLE_NOTE} The output is saved with torch.save (reload with torch.load(NEW, weights_only=False)).
+{PICKLE_NOTE} The output is saved with torch.save, a pickled module (reload with torch.load(NEW, weights_only=False), or give it to igcsearch with --trust-pickle); --out DIR/ writes DIR/<model>-r<rank>.pt.
 """
 )
 @handles_errors
@@ -204,18 +226,25 @@ def decompose(
     in_channels: InChannels = 3,
     input_size: Annotated[int, typer.Option("--input-size", help="Side of the random inputs (without --calib).")] = 32,
     weights: Weights = None,
+    trust_pickle: TrustPickle = False,
 ) -> None:
-    from .convert import load_model, save_model
+    from .convert import check_example, load_model, output_path, save_model
+    from .decompose import check_options
     from .decompose import decompose as run_decompose
+    from .train import _stem
 
-    net = load_model(model, weights)
+    check_options(rank, in_channels, input_size, sweeps)
+    target = output_path(out, f"{_stem(model)}-r{rank}.pt")
+    if calib is None:
+        check_example(in_channels, input_size)
     data = load_calibration(calib, samples) if calib is not None else None
+    net = load_model(model, weights, trust_pickle=trust_pickle, warn=_warn)
     result = run_decompose(
         net, rank, data, refine=refine, in_channels=in_channels, input_size=input_size, sweeps=sweeps
     )
     print_decompose(result, model, calib)
-    path = save_model(result.model, out)
-    typer.echo(f"wrote {path} (torch.load({str(path)!r}, weights_only=False))", err=True)
+    path = save_model(result.model, target)
+    typer.echo(f"wrote {path} ({SAVED.format(path=str(path))})", err=True)
 
 
 def load_calibration(path: Path, samples: int) -> Any:
@@ -282,7 +311,10 @@ CONFIG: an `igcsearch export` JSON (a block is trained inside a small classifier
 @handles_errors
 def train(
     config: Annotated[
-        str, typer.Argument(help="Export JSON, config/network key, saved model, TorchScript or import path.")
+        str,
+        typer.Argument(
+            help="Export JSON, config/network key, import path, TorchScript or saved model (--trust-pickle)."
+        ),
     ],
     data: Annotated[Path, typer.Option("--data", help=".npz with x_train, y_train, x_test, y_test (NCHW).")],
     out: Annotated[Path | None, typer.Option("--out", help="Run directory. [default: igcsearch-train/<name>]")] = None,
@@ -306,6 +338,7 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.pt.")] = False,
     device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
     weights: Weights = None,
+    trust_pickle: TrustPickle = False,
 ) -> None:
     from .train import TrainOptions
     from .train import train as run_train
@@ -317,7 +350,7 @@ def train(
     with _TrainProgress() as progress:
         result = run_train(
             config, data, out, opts, resume=resume, device=device,
-            weights=str(weights) if weights else None, progress=progress,
+            weights=str(weights) if weights else None, progress=progress, trust_pickle=trust_pickle, warn=_warn,
         )  # fmt: skip
     done = f"{result.source.name}: {result.params:,} params, {len(result.metrics)} epochs"
     if result.resumed_from:

@@ -25,15 +25,18 @@ keeps no layer settings and is refused), or an import path
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import math
 import os
+import re
 import sys
 import tempfile
 import warnings
 import zipfile
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,33 +63,66 @@ PICKLE_WARNING = (
 # ---------------------------------------------------------------- loading and saving models
 
 
-def load_model(source: str | Path, weights: str | Path | None = None) -> Any:
-    """An eager ``nn.Module`` from a pickled module file, a TorchScript file or ``package.module:factory``."""
-    import torch
+IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+PICKLE_REFUSED = (
+    "is a pickled module (torch.save(model)): loading it runs code stored in the file, so igcsearch loads it only "
+    "with --trust-pickle (trust_pickle=True in Python); safe routes: a TorchScript file (torch.jit.script), or "
+    "package.module:factory with --weights STATE_DICT"
+)
+MAX_INPUT_SIZE = 4096  # side of an example input (the same cap as the search's --input-size)
+MAX_INPUT_CHANNELS = 1 << 16  # channels of an example input (the configs' MAX_CHANNELS)
+MAX_INPUT_ELEMENTS = 1 << 30  # values in one example image (4 GiB as float32)
 
+
+def load_model(
+    source: str | Path,
+    weights: str | Path | None = None,
+    *,
+    trust_pickle: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> Any:
+    """An eager ``nn.Module`` from ``package.module:factory``, a TorchScript file or a pickled module file.
+
+    The argument is read as what it looks like first: text shaped like ``package.module:factory``
+    is always an import path, even if a file of that name exists. A pickled module
+    (``torch.save(model)``) runs code from the file when loaded: it is refused unless
+    ``trust_pickle`` is True (then ``warn`` gets :data:`PICKLE_WARNING`).
+    """
+    if not isinstance(source, (str, Path)):
+        raise TypeError(f"load_model: source must be a str or Path, got {type(source).__name__}")
+    if weights is not None and not isinstance(weights, (str, Path)):
+        raise TypeError(f"load_model: weights must be a str, Path or None, got {type(weights).__name__}")
     text = str(source)
     path = Path(text)
-    if path.is_file():
-        if _is_torchscript(path):
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.load warns since torch 2.9
-                    scripted = torch.jit.load(str(path), map_location="cpu")
-            except Exception as exc:
-                raise IgcSearchError(f"cannot load TorchScript file {text!r}: {_first_line(exc)}") from None
-            model = eager_from_script(scripted)
-        else:
-            model = _unpickle(path)
-    elif ":" in text and not path.suffix:
+    if isinstance(source, str) and IMPORT_PATH.fullmatch(text):
         model = _from_import_path(text)
+    elif path.is_dir():
+        raise IgcSearchError(f"MODEL {text!r} is a directory, not a model file")
+    elif path.is_file():
+        if _is_torchscript(path):
+            model = _from_torchscript(path)
+        else:
+            model = _load_module_file(path, trust_pickle, warn)
     else:
         raise IgcSearchError(
-            f"MODEL {text!r} is neither a file (a torch.save'd module or TorchScript) "
+            f"MODEL {text!r} is neither a file (a TorchScript or torch.save'd module) "
             "nor an import path package.module:factory"
         )
     if weights is not None:
         load_weights(model, weights)
     return model
+
+
+def _from_torchscript(path: Path) -> Any:
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.load warns since torch 2.9
+            scripted = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:
+        raise IgcSearchError(f"cannot load TorchScript file {str(path)!r}: {_first_line(exc)}") from None
+    return eager_from_script(scripted)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -96,17 +132,99 @@ def _first_line(exc: BaseException) -> str:
 
 def _is_torchscript(path: Path) -> bool:
     """TorchScript archives are zip files holding compiled code (``<name>/code/``)."""
-    if not zipfile.is_zipfile(path):
+    try:
+        if not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as zf:
+            return any("/code/" in name or name.endswith("constants.pkl") for name in zf.namelist())
+    except (OSError, zipfile.BadZipFile):
         return False
-    with zipfile.ZipFile(path) as zf:
-        return any("/code/" in name or name.endswith("constants.pkl") for name in zf.namelist())
+
+
+def safe_load(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors, dicts and lists only, no code run.
+
+    Raises :class:`pickle.UnpicklingError` when the file needs more (a pickled object: code);
+    any other failure is one IgcSearchError.
+    """
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise
+    except (OSError, RuntimeError, EOFError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+        raise IgcSearchError(f"cannot read {str(path)!r} as a torch file: {_first_line(exc)}") from None
+
+
+def is_pickle(path: str | Path) -> bool:
+    """True when a file is a torch/pickle file that cannot load without running its code (never unpickles it)."""
+    import pickle
+
+    try:
+        safe_load(Path(path))
+    except pickle.UnpicklingError:
+        return _parses_as_pickle(Path(path))
+    except IgcSearchError:
+        return False
+    return False
+
+
+def _parses_as_pickle(path: Path) -> bool:
+    """Whether the file's pickle stream (a torch archive's ``data.pkl``, or the file itself) is a
+    well-formed pickle: read opcode by opcode with :func:`pickletools.genops`, nothing executed."""
+    import pickletools
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                names = [n for n in zf.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
+                if not names:
+                    return False
+                with zf.open(names[0]) as fh:
+                    ops = [op.name for op, _, _ in pickletools.genops(fh)]
+        else:
+            with open(path, "rb") as fh:
+                ops = [op.name for op, _, _ in pickletools.genops(fh)]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError, UnicodeDecodeError):
+        return False
+    return bool(ops) and ops[-1] == "STOP"
+
+
+def _load_module_file(path: Path, trust_pickle: bool, warn: Callable[[str], None] | None) -> Any:
+    """A module from a non-TorchScript file: safe contents are refused with a hint, pickles need trust."""
+    import pickle
+
+    from torch import nn
+
+    try:
+        obj = safe_load(path)
+    except pickle.UnpicklingError:
+        if not _parses_as_pickle(path):
+            raise IgcSearchError(f"cannot read {str(path)!r} as a torch file: not a torch or pickle file") from None
+        if not trust_pickle:
+            raise IgcSearchError(f"{str(path)!r} {PICKLE_REFUSED}") from None
+        if warn is not None:
+            warn(PICKLE_WARNING)
+        return _unpickle(path)
+    if isinstance(obj, nn.Module):  # not reached with weights_only=True; kept for clarity
+        return obj
+    if isinstance(obj, dict):
+        raise IgcSearchError(
+            f"{str(path)!r} holds a state_dict (or checkpoint), not a module: give the architecture as "
+            "package.module:factory and this file as --weights"
+        )
+    raise IgcSearchError(f"{str(path)!r} holds a {type(obj).__name__}, not a torch.nn.Module")
 
 
 def _unpickle(path: Path) -> Any:
     import torch
     from torch import nn
 
-    sys.path.insert(0, os.getcwd())  # the model's classes usually live beside the user's scripts
+    cwd = os.getcwd()
+    sys.path.insert(0, cwd)  # the model's classes usually live beside the user's scripts
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=False)
     except ModuleNotFoundError as exc:
@@ -117,7 +235,8 @@ def _unpickle(path: Path) -> Any:
     except Exception as exc:
         raise IgcSearchError(f"cannot load {str(path)!r}: {_first_line(exc)}") from None
     finally:
-        sys.path.remove(os.getcwd())
+        if cwd in sys.path:
+            sys.path.remove(cwd)
     if isinstance(obj, nn.Module):
         return obj
     if isinstance(obj, dict):
@@ -134,48 +253,92 @@ def _from_import_path(text: str) -> Any:
     module_name, _, attr = text.partition(":")
     if not module_name or not attr:
         raise IgcSearchError(f"import path {text!r} must look like package.module:factory")
-    sys.path.insert(0, os.getcwd())
+    cwd = os.getcwd()
+    sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise IgcSearchError(f"cannot import {module_name!r} (from {text!r}): {_first_line(exc)}") from None
+    except SyntaxError as exc:
+        where = f"{exc.filename}:{exc.lineno}" if exc.filename else module_name
+        raise IgcSearchError(
+            f"cannot import {module_name!r} (from {text!r}): syntax error at {where}: {exc.msg}"
+        ) from None
+    except (Exception, SystemExit) as exc:
+        raise IgcSearchError(f"importing {module_name!r} (from {text!r}) failed: {_first_line(exc)}") from None
     finally:
-        sys.path.remove(os.getcwd())
+        if cwd in sys.path:
+            sys.path.remove(cwd)
     obj: Any = module
     for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise IgcSearchError(f"module {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise IgcSearchError(f"module {module_name!r} has no attribute {attr!r}") from None
+        except Exception as exc:
+            raise IgcSearchError(f"reading {text!r} failed: {_first_line(exc)}") from None
     if not isinstance(obj, nn.Module):
         if not callable(obj):
             raise IgcSearchError(f"{text!r} is neither a torch.nn.Module nor a callable that returns one")
         try:
-            obj = obj()
-        except Exception as exc:
+            with too_large(f"the model of {text}()"):
+                obj = obj()
+        except IgcSearchError:
+            raise
+        except (Exception, SystemExit) as exc:
             raise IgcSearchError(f"{text}() failed: {_first_line(exc)}") from None
     if not isinstance(obj, nn.Module):
         raise IgcSearchError(f"{text}() returned a {type(obj).__name__}, not a torch.nn.Module")
     return obj
 
 
+@contextlib.contextmanager
+def too_large(what: str) -> Iterator[None]:
+    """Turn a failed allocation (MemoryError, torch's out-of-memory errors) into one IgcSearchError naming ``what``."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as exc:
+        if not is_allocation_error(exc):
+            raise
+        raise IgcSearchError(f"out of memory: {what} is too large for this machine ({_first_line(exc)})") from None
+
+
+def is_allocation_error(exc: BaseException) -> bool:
+    """A failed allocation: MemoryError, torch.OutOfMemoryError or a CPU allocator's RuntimeError."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and (
+        type(exc).__name__ == "OutOfMemoryError"
+        or any(w in text for w in ("can't allocate", "out of memory", "not enough memory", "Cannot allocate"))
+    )
+
+
 def load_weights(model: Any, weights: str | Path) -> None:
     """Load a state_dict file (``weights_only=True``; a train checkpoint's ``model`` entry works too)."""
-    import torch
+    import pickle
 
     path = Path(weights)
+    if path.is_dir():
+        raise IgcSearchError(f"--weights {str(path)!r} is a directory, not a state_dict file")
     if not path.is_file():
         raise IgcSearchError(f"weights file {str(path)!r} does not exist")
     try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise IgcSearchError(f"cannot read weights {str(path)!r} as a state_dict: {_first_line(exc)}") from None
+        state = safe_load(path)
+    except pickle.UnpicklingError as exc:
+        raise IgcSearchError(
+            f"cannot read weights {str(path)!r} as a state_dict (it holds pickled objects, which are not loaded "
+            f"here): {_first_line(exc)}"
+        ) from None
+    except IgcSearchError as exc:
+        raise IgcSearchError(f"cannot read weights {str(path)!r} as a state_dict: {exc}") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict):
         raise IgcSearchError(f"weights {str(path)!r} hold a {type(state).__name__}, not a state_dict")
     try:
         model.load_state_dict(state)
-    except RuntimeError as exc:
+    except Exception as exc:
         raise IgcSearchError(f"weights {str(path)!r} do not fit the model: {_first_line(exc)}") from None
 
 
@@ -242,24 +405,48 @@ def _settings(sm: Any, cls: type, where: str) -> list[str]:
     return names
 
 
+def output_path(out: str | Path, name: str) -> Path:
+    """Where to write a file: ``out`` itself, or ``out/name`` when ``out`` ends with a slash.
+
+    An existing directory given without the slash is refused (a file is expected there).
+    """
+    text = str(out)
+    if text.endswith(("/", os.sep)):
+        return Path(text) / name
+    path = Path(text)
+    if path.is_dir():
+        raise IgcSearchError(
+            f"--out {text!r} is a directory; give a file name, or {text.rstrip('/') + '/'!r} to write {name!r} into it"
+        )
+    return path
+
+
 def save_model(model: Any, path: str | Path) -> Path:
     """``torch.save(model)`` atomically; the file loads with ``torch.load(path, weights_only=False)``."""
+    import pickle
+
     import torch
 
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise IgcSearchError(f"cannot write {str(path)!r}: it exists and is not a regular file")
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
-        try:
-            torch.save(model, tmp)
-            os.chmod(tmp, file_mode())  # mkstemp makes 0600; give the file open()'s usual mode
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        torch.save(model, tmp)
+        os.chmod(tmp, file_mode())  # mkstemp makes 0600; give the file open()'s usual mode
+        os.replace(tmp, path)
     except OSError as exc:
-        raise IgcSearchError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+        raise IgcSearchError(f"cannot write {str(path)!r}: {exc.strerror or _first_line(exc)}") from None
+    except RuntimeError as exc:  # torch's zip writer reports a full disk as a RuntimeError
+        raise IgcSearchError(f"cannot write {str(path)!r}: {_first_line(exc)}") from None
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        raise IgcSearchError(f"cannot save the model to {str(path)!r}: {_first_line(exc)}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
     return path
 
 
@@ -301,6 +488,8 @@ def run_model(model: Any, x: Any, hint: str = INPUT_HINT) -> Any:
         with torch.no_grad():
             return model(x)
     except Exception as exc:
+        if is_allocation_error(exc):
+            raise  # too_large() names what was too large
         raise IgcSearchError(
             f"the model does not run on an input of shape {tuple(x.shape)}: {_first_line(exc)}; {hint}"
         ) from None
@@ -536,19 +725,50 @@ def convert(
     is ``--budget conv`` plus the conv's MACs. The example input (1, in_channels, input_size,
     input_size) finds each layer's input size; the model's output shape is checked unchanged.
     """
-    from .builder import build
-    from .config import parse_key
     from .registry import get_family
 
     get_family(family)  # unknown family: one clear error
     if rule not in RULES:
         raise IgcSearchError(f"unknown --rule {rule!r}; choose from: {', '.join(RULES)}")
-    if input_size < 1 or in_channels < 1:
-        raise IgcSearchError(f"--input-size and --in-channels must be >= 1, got {input_size} and {in_channels}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"convert: model must be a torch.nn.Module, got {type(model).__name__}")
+    check_example(in_channels, input_size)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
+        raise TypeError(f"convert: fraction must be a number, got {type(fraction).__name__}")
     if not 0 < fraction <= 1:
         raise IgcSearchError(f"--fraction must be in (0, 1], got {fraction}")
+    if isinstance(min_kernel, bool) or not isinstance(min_kernel, int):
+        raise TypeError(f"convert: min_kernel must be an int, got {type(min_kernel).__name__}")
     if min_kernel < 1:
         raise IgcSearchError(f"--min-kernel must be >= 1, got {min_kernel}")
+    with too_large(f"converting the model at input {in_channels}x{input_size}x{input_size}"):
+        return _convert(model, family, rule, min_kernel, in_channels, input_size, balance_tol, fraction, block_bn, impl)
+
+
+def check_example(in_channels: int, input_size: int) -> None:
+    """The example input's size: integers in [1, MAX_INPUT_CHANNELS] and [1, MAX_INPUT_SIZE]; refused, never clamped."""
+    for name, value, top in (
+        ("--in-channels", in_channels, MAX_INPUT_CHANNELS),
+        ("--input-size", input_size, MAX_INPUT_SIZE),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name.lstrip('-').replace('-', '_')} must be an int, got {type(value).__name__}")
+        if not 1 <= value <= top:
+            raise IgcSearchError(f"{name} must be an integer in [1, {top:,}], got {value}")
+    if in_channels * input_size * input_size > MAX_INPUT_ELEMENTS:
+        raise IgcSearchError(
+            f"--in-channels {in_channels} x --input-size {input_size}² is {in_channels * input_size**2:,} values per "
+            f"image, more than {MAX_INPUT_ELEMENTS:,} (4 GiB as float32): lower --input-size or --in-channels"
+        )
+
+
+def _convert(
+    model: nn.Module, family: str, rule: str, min_kernel: int, in_channels: int, input_size: int, balance_tol: float,
+    fraction: float, block_bn: bool, impl: str,
+) -> ConvertResult:  # fmt: skip
+    from .builder import build
+    from .config import parse_key
+
     x = example_input(model, in_channels, input_size)
     before_shape = shape_of(run_model(model, x))
     p0, m0, note0 = count_model(model, in_channels, input_size)

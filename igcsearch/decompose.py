@@ -35,11 +35,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .convert import example_input, probe_convs, run_model, set_module, shape_of
+from .convert import check_example, example_input, probe_convs, run_model, set_module, shape_of, too_large
 from .errors import IgcSearchError
 
 RIDGE = 1e-4  # relative ridge of the per-channel regressions (see refine)
 MAX_GRAM = 8192  # c·k² above this: the data-driven Gram matrix would be too large; weights-only
+MAX_SWEEPS = 1000  # data-driven passes over the input channels (each pass can only lower the error)
 CALIB_BATCH = 16  # images per forward (bounds the float64 patch matrix)
 
 
@@ -268,18 +269,32 @@ def decompose(
     the weights-only SVD, its errors measured on ``calib``); without it the weights-only SVD,
     with output errors measured on 8 random N(0, 1) inputs of ``in_channels`` × ``input_size``².
     """
-    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-        raise IgcSearchError(f"--rank must be an integer >= 1, got {rank!r}")
-    if input_size < 1 or in_channels < 1:
-        raise IgcSearchError(f"--input-size and --in-channels must be >= 1, got {input_size} and {in_channels}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"decompose: model must be a torch.nn.Module, got {type(model).__name__}")
+    check_options(rank, in_channels, input_size, sweeps)
+    if calib is not None and not isinstance(calib, Tensor):
+        raise TypeError(f"decompose: calib must be a torch.Tensor or None, got {type(calib).__name__}")
     if calib is not None and (calib.dim() != 4 or len(calib) == 0):
         raise IgcSearchError(
             f"calibration images must be a non-empty (N, C, H, W) batch, got shape {tuple(calib.shape)}"
         )
+    if calib is None:
+        check_example(in_channels, input_size)
+    with torch.no_grad(), too_large("decomposing the model (its layers or the calibration batch)"):
+        return _decompose(model, rank, calib, refine, in_channels, input_size, sweeps)
+
+
+def check_options(rank: int, in_channels: int, input_size: int, sweeps: int) -> None:
+    """Types and ranges of decompose's numeric options (TypeError for a wrong type, else IgcSearchError)."""
+    for name, value in (("rank", rank), ("in_channels", in_channels), ("input_size", input_size), ("sweeps", sweeps)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"decompose: {name} must be an int, got {type(value).__name__} {value!r}")
+    if rank < 1:
+        raise IgcSearchError(f"--rank must be an integer >= 1, got {rank!r}")
     if sweeps < 0:
         raise IgcSearchError(f"--sweeps must be >= 0, got {sweeps}")
-    with torch.no_grad():
-        return _decompose(model, rank, calib, refine, in_channels, input_size, sweeps)
+    if sweeps > MAX_SWEEPS:
+        raise IgcSearchError(f"--sweeps must be at most {MAX_SWEEPS}, got {sweeps}")
 
 
 def _decompose(

@@ -90,15 +90,34 @@ def export_configs(
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise IgcSearchError(f"results directory {str(results_dir)!r} does not exist")
-    frame = load_results(results_dir)
+    where = str(results_dir / "results.json")
+    check_results_file(results_dir / "results.json")
+    try:
+        frame = load_results(results_dir)
+    except IgcSearchError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, OSError) as exc:
+        raise IgcSearchError(f"cannot read {where!r}: {type(exc).__name__}: {exc}") from None
     if len(frame) == 0:
-        raise IgcSearchError(f"{str(results_dir / 'results.json')!r} holds no rows")
+        raise IgcSearchError(f"{where!r} holds no rows")
+    missing = [name for name in RECORD_FIELDS if name not in frame.columns]
+    if missing:
+        raise IgcSearchError(
+            f"{where!r} is not a results file of `igcsearch search`: its rows lack {', '.join(missing)}"
+        )
     chosen = select(frame, top, pareto, keys)
     if len(chosen) == 0:
         raise IgcSearchError("no rows match: nothing to export")
-    rows = {name: np.asarray(chosen[name].tolist(), dtype=object if name in ("key", "family") else np.int64)
-            for name in RECORD_FIELDS}  # fmt: skip
+    try:
+        rows = {name: np.asarray(chosen[name].tolist(), dtype=object if name in ("key", "family") else np.int64)
+                for name in RECORD_FIELDS}  # fmt: skip
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise IgcSearchError(f"{where!r} holds a malformed row: {type(exc).__name__}: {exc}") from None
+    for key in rows["key"].tolist():
+        safe_file_name(key, where)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise IgcSearchError(f"--out {str(out)!r} is a file; export writes <key>.json files into a directory")
     written = []
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -112,6 +131,35 @@ def export_configs(
     except OSError as exc:
         raise IgcSearchError(f"cannot write configs to {str(out)!r}: {exc.strerror}") from None
     return written
+
+
+def check_results_file(path: Path) -> None:
+    """A results.json must be a JSON list of row objects; anything else is one IgcSearchError."""
+    if path.is_dir():
+        raise IgcSearchError(f"{str(path)!r} is a directory, not a results file")
+    if not path.is_file():
+        return  # load_results names the missing file
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise IgcSearchError(f"cannot read {str(path)!r} as JSON: {type(exc).__name__}: {exc}") from None
+    if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
+        got = type(data).__name__ if not isinstance(data, list) else "a list with non-object items"
+        raise IgcSearchError(f"{str(path)!r} must be a JSON list of row objects, got {got}")
+
+
+def safe_file_name(key: Any, where: str) -> str:
+    """A row key that becomes a file name: a plain name, never a path (no separators, '..', NUL or empty)."""
+    text = str(key)
+    if (
+        not isinstance(key, str)
+        or not text
+        or text in (".", "..")
+        or any(c in text for c in ("/", "\\", "\0"))
+        or text.startswith(".")
+    ):
+        raise IgcSearchError(f"{where}: row key {text!r} cannot be a file name (a key is a name, never a path)")
+    return text
 
 
 # ---------------------------------------------------------------- reading records back

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import hashlib
 import io
 import json
 import math
@@ -46,6 +47,8 @@ from .errors import IgcSearchError
 DATA_KEYS = ("x_train", "y_train", "x_test", "y_test")
 METRIC_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds")
 LEGO_MODES = ("fixed", "learn")
+MAX_SEED = 2**64 - 1  # torch.manual_seed takes 64-bit seeds
+MAX_CLASSES = 1 << 16  # labels are class ids in [0, 65,536): the classifier has max label + 1 outputs
 
 
 @dataclass(frozen=True)
@@ -65,16 +68,28 @@ class TrainOptions:
     lego_balance: float = 0.0  # weight of the Lego usage-balance term
 
     def check(self) -> None:
-        """Raise IgcSearchError naming the option and the allowed values."""
+        """Raise IgcSearchError naming the option and the allowed values (TypeError for a wrong type)."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            want = {"int": int, "float": (int, float), "bool": bool, "str": str}[str(f.type)]
+            if (isinstance(value, bool) and want is not bool) or not isinstance(value, want):
+                raise TypeError(f"TrainOptions.{f.name} must be {f.type}, got {type(value).__name__} {value!r}")
         for name in ("epochs", "batch"):
             if getattr(self, name) < 1:
-                raise IgcSearchError(f"--{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("lr", "momentum", "weight_decay", "lego_balance"):
+                raise IgcSearchError(f"--{name} must be an integer >= 1, got {getattr(self, name)}")
+        if not math.isfinite(self.lr) or self.lr <= 0:
+            raise IgcSearchError(f"--lr must be a finite number > 0, got {self.lr}")
+        if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
+            raise IgcSearchError(f"--momentum must be in [0, 1), got {self.momentum}")
+        for name in ("weight_decay", "lego_balance"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise IgcSearchError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
-        if self.crop_pad < 0 or self.lego_freeze < 0:
-            raise IgcSearchError("--crop-pad and --lego-freeze must be >= 0")
+        for name in ("crop_pad", "lego_freeze"):
+            if getattr(self, name) < 0:
+                raise IgcSearchError(f"--{name.replace('_', '-')} must be an integer >= 0, got {getattr(self, name)}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise IgcSearchError(f"--seed must be an integer in [0, 2**64 - 1], got {self.seed}")
         if self.lego not in LEGO_MODES:
             raise IgcSearchError(f"--lego must be one of {', '.join(LEGO_MODES)}, got {self.lego!r}")
 
@@ -155,6 +170,8 @@ def load_data(path: str | Path, required: tuple[str, ...] = DATA_KEYS) -> Datase
 @contextlib.contextmanager
 def open_npz(path: Path, what: str) -> Iterator[Any]:
     """An ``.npz`` archive opened without pickles; a missing or non-.npz file is one clear IgcSearchError."""
+    if path.is_dir():
+        raise IgcSearchError(f"{what} {str(path)!r} is a directory, not an .npz file")
     if not path.is_file():
         raise IgcSearchError(f"{what} {str(path)!r} does not exist")
     if not zipfile.is_zipfile(path):
@@ -208,6 +225,11 @@ def _check_labels(name: str, y: np.ndarray, n: int) -> None:
         raise IgcSearchError(f"{name} has {len(y)} labels but x_{name[2:]} has {n} images")
     if y.min() < 0:
         raise IgcSearchError(f"{name} has a negative label {int(y.min())}; labels are class ids 0..K-1")
+    if y.max() >= MAX_CLASSES:
+        raise IgcSearchError(
+            f"{name} has label {int(y.max())}; labels must be integer class ids in [0, {MAX_CLASSES:,}) "
+            "(the model gets max label + 1 outputs; labels are never remapped)"
+        )
 
 
 def augment(x: Tensor, pad: int, flip: bool, gen: torch.Generator) -> Tensor:
@@ -256,31 +278,50 @@ class Source:
     kind: str  # "block" | "network" | "model"
 
 
-def make_model(source: str, data: Dataset, weights: str | None = None) -> tuple[nn.Module, Source]:
-    """The model to train from a config file, key, network key, model file or import path."""
+def make_model(
+    source: str, data: Dataset, weights: str | None = None, *, trust_pickle: bool = False, warn: Any = None
+) -> tuple[nn.Module, Source]:
+    """The model to train from a key, network key, config file, import path or model file.
+
+    The argument is read as what it looks like first: a key (``igc1-L8M1-c8k3``, ``net-…``) is
+    a key and ``package.module:factory`` an import path even when a file of that name exists;
+    a ``.json`` file (or a file starting with ``{``) is an export record or config.
+    """
+    from .builder import looks_like_key
     from .config import BlockConfig
 
+    if not isinstance(source, (str, Path)):
+        raise TypeError(f"train: source must be a str or Path, got {type(source).__name__}")
+    source = str(source)
     path = Path(source)
-    if path.suffix == ".json" or (path.is_file() and _is_json(path)):
+    if looks_like_key(source) and ":" not in source and path.suffix != ".json":
+        from .builder import build
+
+        built, key, where = build(source.strip()), source.strip(), None
+    elif path.suffix == ".json" or (path.is_file() and _is_json(path)):
         from .builder import build
         from .export import read_record, record_key
 
         record = read_record(path)
         built, key = build(record["config"]), record_key(record)
         where: Path | None = path
-    elif not path.is_file() and re.fullmatch(r"[a-z0-9]+-[\w-]+", source) and ":" not in source:
-        from .builder import build
-
-        built, key, where = build(source), source, None
     else:
         from .convert import load_model
 
-        model = load_model(source, weights)
+        model = load_model(source, weights, trust_pickle=trust_pickle, warn=warn)
         return model, Source(_stem(source), None, "model")
     if weights is not None:
         raise IgcSearchError("--weights is for a model given as a file or import path, not a config")
     cfg = getattr(built, "cfg", None)
     if isinstance(cfg, BlockConfig) and not key.startswith("net-"):
+        head = cfg.out_channels * data.classes + data.classes
+        from .builder import param_limit
+
+        limit, why = param_limit()
+        if head > limit:
+            raise IgcSearchError(
+                f"the classifier head ({cfg.out_channels} x {data.classes:,} classes) is too large: more than {why}"
+            )
         return BlockNet(built, cfg, data.image_shape[0], data.classes), Source(key, where, "block")
     return built, Source(key, where, "network")
 
@@ -294,7 +335,7 @@ def _is_json(path: Path) -> bool:
 
 
 def _stem(source: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", Path(source).stem if Path(source).is_file() else source).strip("_") or "model"
+    return re.sub(r"[^\w.-]+", "_", Path(source).stem if Path(source).is_file() else source).strip("_.") or "model"
 
 
 def check_model(model: nn.Module, data: Dataset, device: str) -> int:
@@ -358,15 +399,27 @@ def train(
     device: str = "cpu",
     weights: str | None = None,
     progress: Progress | None = None,
+    trust_pickle: bool = False,
+    warn: Any = None,
 ) -> TrainResult:
     """Train the model of ``source`` on the dataset; see the module docstring.
 
-    Denormal floats are flushed to zero while it runs (tiny late-training gradients are
-    otherwise very slow on CPUs).
+    A pickled model file loads only with ``trust_pickle=True`` (it runs code from the file;
+    ``warn`` then gets the warning text). Denormal floats are flushed to zero while it runs
+    (tiny late-training gradients are otherwise very slow on CPUs).
     """
+    from .convert import too_large
+
+    if opts is not None and not isinstance(opts, TrainOptions):
+        raise TypeError(f"train: opts must be a TrainOptions, got {type(opts).__name__}")
+    if not isinstance(data_path, (str, Path)):
+        raise TypeError(f"train: data_path must be a str or Path, got {type(data_path).__name__}")
+    if out is not None and not isinstance(out, (str, Path)):
+        raise TypeError(f"train: out must be a str, Path or None, got {type(out).__name__}")
     flushed = torch.set_flush_denormal(True)
     try:
-        return _train(source, data_path, out, opts, resume, device, weights, progress)
+        with too_large("the model or a training batch"):
+            return _train(source, data_path, out, opts, resume, device, weights, progress, trust_pickle, warn)
     finally:
         if flushed:
             torch.set_flush_denormal(False)
@@ -374,7 +427,7 @@ def train(
 
 def _train(
     source: str, data_path: str | Path, out: str | Path | None, opts: TrainOptions | None, resume: bool, device: str,
-    weights: str | None, progress: Progress | None,
+    weights: str | None, progress: Progress | None, trust_pickle: bool = False, warn: Any = None,
 ) -> TrainResult:  # fmt: skip
     opts = opts or TrainOptions()
     opts.check()
@@ -384,9 +437,17 @@ def _train(
     if device not in ("cpu", "cuda"):
         raise IgcSearchError(f"--device must be cpu or cuda, got {device!r}")
     data = load_data(data_path)
+    _, _, h, w = data.x_train.shape
+    if opts.crop_pad > min(h, w):
+        raise IgcSearchError(
+            f"--crop-pad {opts.crop_pad} is larger than the images ({h}x{w}); must be at most {min(h, w)}"
+        )
+    data_hash = file_sha256(Path(data_path))
     torch.manual_seed(opts.seed)
-    model, src = make_model(source, data, weights)
+    model, src = make_model(source, data, weights, trust_pickle=trust_pickle, warn=warn)
     out = Path(out) if out is not None else Path("igcsearch-train") / src.name
+    if out.exists() and not out.is_dir():
+        raise IgcSearchError(f"--out {str(out)!r} is a file; the run directory must be a directory")
     model = model.to(device)
     check_model(model, data, device)
     lego_n = 0
@@ -414,7 +475,7 @@ def _train(
     ckpt = out / "checkpoint.pt"
     start = 0
     if resume:
-        start, metrics = _restore(ckpt, model, optimizer, scheduler, gen, opts, source)
+        start, metrics = _restore(ckpt, model, optimizer, scheduler, gen, opts, source, data_hash)
     elif ckpt.exists():
         raise IgcSearchError(f"{str(out)!r} already holds a checkpoint: pass --resume to continue it, or another --out")
     _mkdir(out)
@@ -457,7 +518,7 @@ def _train(
         }  # fmt: skip
         metrics.append(row)
         _write_metrics(out / "metrics.csv", metrics)
-        _save_checkpoint(ckpt, model, optimizer, scheduler, gen, opts, source, epoch, metrics)
+        _save_checkpoint(ckpt, model, optimizer, scheduler, gen, opts, source, epoch, metrics, data_hash)
         progress.log(
             f"epoch {epoch}/{opts.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}, "
             f"test loss {test_loss:.4f} acc {test_acc:.4f} ({row['seconds']:.1f}s)"
@@ -487,15 +548,28 @@ def _options_dict(opts: TrainOptions) -> dict[str, Any]:
     return dataclasses.asdict(opts)
 
 
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file (the data a checkpoint was trained on), read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise IgcSearchError(f"cannot read {str(path)!r}: {exc.strerror}") from None
+    return digest.hexdigest()
+
+
 def _save_checkpoint(
     path: Path, model: nn.Module, optimizer: Any, scheduler: Any, gen: torch.Generator, opts: TrainOptions,
-    source: str, epoch: int, metrics: list[dict[str, Any]],
+    source: str, epoch: int, metrics: list[dict[str, Any]], data_hash: str,
 ) -> None:  # fmt: skip
     state = {
         "igcsearch_version": __version__,
         "source": source,
         "epoch": epoch,
         "options": _options_dict(opts),
+        "data_sha256": data_hash,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
@@ -504,20 +578,51 @@ def _save_checkpoint(
         "metrics": metrics,
     }
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # torch's zip writer reports a full disk as a RuntimeError
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise IgcSearchError(f"cannot write {str(path)!r}: {_why(exc)}") from None
 
 
-def _restore(
-    path: Path, model: nn.Module, optimizer: Any, scheduler: Any, gen: torch.Generator, opts: TrainOptions, source: str
-) -> tuple[int, list[dict[str, Any]]]:
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+CHECKPOINT_KEYS = ("epoch", "options", "model", "optimizer", "scheduler", "generator", "torch_rng", "metrics")
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint's dict (``weights_only=True``), checked for the keys a resume needs."""
     if not path.is_file():
         raise IgcSearchError(f"--resume: no checkpoint at {str(path)!r}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise IgcSearchError(f"cannot read checkpoint {str(path)!r}: {type(exc).__name__}: {exc}") from None
-    saved = state.get("options", {})
+        raise IgcSearchError(f"cannot read checkpoint {str(path)!r}: {_why(exc)}") from None
+    if not isinstance(state, dict):
+        raise IgcSearchError(f"checkpoint {str(path)!r} holds a {type(state).__name__}, not an igcsearch checkpoint")
+    missing = [k for k in CHECKPOINT_KEYS if k not in state]
+    if missing:
+        raise IgcSearchError(
+            f"checkpoint {str(path)!r} is not an igcsearch train checkpoint: missing {', '.join(missing)}"
+        )
+    if not isinstance(state["options"], dict) or not isinstance(state["metrics"], list):
+        raise IgcSearchError(f"checkpoint {str(path)!r} is damaged: its options or metrics have the wrong type")
+    return state
+
+
+def _restore(
+    path: Path, model: nn.Module, optimizer: Any, scheduler: Any, gen: torch.Generator, opts: TrainOptions, source: str,
+    data_hash: str,
+) -> tuple[int, list[dict[str, Any]]]:  # fmt: skip
+    state = _read_checkpoint(path)
+    saved = state["options"]
     diff = [
         f"--{k.replace('_', '-')} {saved.get(k)!r} (now {v!r})"
         for k, v in _options_dict(opts).items()
@@ -527,19 +632,33 @@ def _restore(
         raise IgcSearchError(
             f"--resume: the checkpoint was trained with {', '.join(diff)}; resume with the same options"
         )
+    recorded = state.get("data_sha256")
+    if recorded is None:
+        raise IgcSearchError(
+            f"--resume: checkpoint {str(path)!r} records no hash of its --data file (written by an older igcsearch), "
+            "so the data cannot be checked; start a new run with another --out"
+        )
+    if recorded != data_hash:
+        raise IgcSearchError(
+            f"--resume: the checkpoint was trained on other data (--data sha256 {recorded[:12]}…, now "
+            f"{data_hash[:12]}…); resume with the same --data file"
+        )
     try:
         model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise IgcSearchError(f"--resume: the checkpoint does not fit this model ({str(exc).splitlines()[0]})") from None
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    gen.set_state(state["generator"])
-    torch.set_rng_state(state["torch_rng"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        epoch = int(state["epoch"])
+    except Exception as exc:
+        raise IgcSearchError(f"--resume: the checkpoint does not fit this model and options ({_why(exc)})") from None
+    if not 0 <= epoch <= opts.epochs:
+        raise IgcSearchError(f"--resume: checkpoint epoch {epoch} is outside 0..{opts.epochs}")
     if any(getattr(m, "frozen", None) is not None and bool(m.frozen) for m in model.modules()):
         from .lego_train import freeze
 
         freeze(model)  # restore requires_grad=False on frozen proxies
-    return int(state["epoch"]), list(state["metrics"])
+    return epoch, list(state["metrics"])
 
 
 def _write_metrics(path: Path, metrics: list[dict[str, Any]]) -> None:
@@ -549,8 +668,13 @@ def _write_metrics(path: Path, metrics: list[dict[str, Any]]) -> None:
     for row in metrics:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise IgcSearchError(f"cannot write {str(path)!r}: {_why(exc)}") from None
 
 
 def _finish(

@@ -254,7 +254,10 @@ def test_cli_convert(usernet: Path, cli: Any) -> None:
         (["usernet:make", "--family", "igc1", "--rule", "best"], "unknown --rule 'best'; choose from: widest-balanced"),
         (["missing.pt", "--family", "igc1"], "is neither a file"),
         (["nomodule:make", "--family", "igc1"], "cannot import 'nomodule'"),
-        (["usernet:make", "--family", "igc1", "--input-size", "0"], "--input-size and --in-channels must be >= 1"),
+        (
+            ["usernet:make", "--family", "igc1", "--input-size", "0"],
+            "--input-size must be an integer in [1, 4,096], got 0",
+        ),
         (
             ["usernet:make", "--family", "igc1", "--in-channels", "4"],
             "does not run on an input of shape (1, 4, 224, 224)",

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from igcsearch.convert import PICKLE_WARNING
 from igcsearch.errors import IgcSearchError
 from igcsearch.train import METRIC_FIELDS, TrainOptions, train
 
@@ -131,7 +132,12 @@ def test_train_a_converted_model_file(data: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     converted = convert(model, "igc1", input_size=8).model
     path = save_model(converted, tmp_path / "conv.pt")
-    result = train(str(path), data, tmp_path / "run", SHORT)
+    with pytest.raises(IgcSearchError, match=r"is a pickled module .*--trust-pickle"):
+        train(str(path), data, tmp_path / "refused", SHORT)  # igcsearch's own outputs are pickles too
+    assert not (tmp_path / "refused").exists()
+    warned: list[str] = []
+    result = train(str(path), data, tmp_path / "run", SHORT, trust_pickle=True, warn=warned.append)
+    assert warned == [PICKLE_WARNING]
     assert result.source.kind == "model" and 0.0 <= result.test_acc <= 1.0
     assert not (tmp_path / "conv.train.json").exists()  # only configs get a result beside them
 
@@ -254,8 +260,8 @@ def test_cli_decompose_bad_calibration_file(tmp_path: Path, cli: Any, case: str,
     [
         (["igc1-L3M3-c8k3"], "igc1: L*M=9 is invalid; must be equal to out_channels=8"),
         (["nope.json"], "config file 'nope.json' does not exist"),
-        (["igc1-L4M2-c8k3", "--epochs", "0"], "--epochs must be >= 1, got 0"),
-        (["igc1-L4M2-c8k3", "--lr", "-1"], "--lr must be a finite number >= 0"),
+        (["igc1-L4M2-c8k3", "--epochs", "0"], "--epochs must be an integer >= 1, got 0"),
+        (["igc1-L4M2-c8k3", "--lr", "-1"], "--lr must be a finite number > 0, got -1.0"),
         (["igc1-L4M2-c8k3", "--lego", "learn"], "--lego learn: the model has no LegoBlock"),
         (["igc1-L4M2-c8k3", "--device", "tpu"], "--device must be cpu or cuda"),
         (["igc1-L4M2-c8k3", "--resume"], "--resume: no checkpoint at"),
