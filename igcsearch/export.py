@@ -65,7 +65,7 @@ def find_spec(results_dir: Path, key: str) -> Any:
     if store_path.is_file():
         from .store import Store
 
-        with Store(store_path) as store:
+        with Store(store_path, readonly=True) as store:
             runs = store.runs()
             if runs:
                 return spec_from_dict(store.run(max(r["id"] for r in runs))["spec"])
