@@ -229,11 +229,36 @@ def test_two_searches_on_one_store_never_measure_together(tmp_path: Path) -> Non
     summaries = sorted(tuple(int(g) for g in re.search(line, e).groups()) for e in errs)  # type: ignore[union-attr]
     n = counts(tmp_path / "o" / "results.sqlite")
     total = n["measurements"]
-    # one measured everything; the other waited for it (and said so) and took it all from the store
+    # one measured everything; the other (waiting if it came while the first measured) took it all from the store
     assert summaries == [(0, 0, total, 2 * total), (total, 2 * total, 0, 0)], errs
-    waited = next(e for e in errs if "counted 0 candidates" in e)
-    assert "waiting: another igcsearch process is writing this store" in waited
     assert n == {"runs": 1, "candidates": total, "run_candidates": total, "measurements": total, "samples": 2 * total}
+
+
+def test_a_search_waits_for_the_store_lock_and_says_so(tmp_path: Path) -> None:
+    """The test holds the store's lock: the search waits (with one stderr line) and measures only after release."""
+    import fcntl
+    import time
+
+    out = tmp_path / "o"
+    out.mkdir()
+    fd = os.open(out / "results.sqlite.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    args = [sys.executable, "-m", "igcsearch", "search", "-c", "8", "--family", "conv", *FAST, "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "results.sqlite").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)  # it must not open the store while the lock is held
+            if time.monotonic() > deadline - 110:
+                break  # 10 s without touching the store: it is waiting
+        assert proc.poll() is None and not (out / "results.sqlite").exists()
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    err = proc.communicate(timeout=300)[1]
+    assert proc.returncode == 0, err
+    assert "waiting: another igcsearch process is writing this store" in err
+    assert counts(out / "results.sqlite")["measurements"] == 1
 
 
 def test_merge_of_a_schema_1_store_twice_is_idempotent_and_never_writes_the_source(tmp_path: Path) -> None:
