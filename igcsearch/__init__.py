@@ -7,7 +7,10 @@ until a module is built): ``enumerate``, ``build``, ``parse_key``, ``from_dict``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

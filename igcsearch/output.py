@@ -305,6 +305,9 @@ def show_options(input_size: str | None, impl: str | None) -> tuple[int, str | N
     return size, impl
 
 
+MAX_SHOW_PARAMS = 1 << 31  # 8 GiB of float32 weights: the builder's own limit
+
+
 def emit_show(key: str, input_size: str | None, impl: str | None) -> None:
     """`igcsearch show KEY`: config, per-layer formula breakdown, conditions, the torch module."""
     from rich.console import Console
@@ -322,9 +325,14 @@ def emit_show(key: str, input_size: str | None, impl: str | None) -> None:
     cols = columns(cfg, size)
     if int(cols["out_size"][0]) < 1:
         raise SpecError(f"--input-size {size} is too small for kernel {cfg.kernel} and stride {cfg.stride}")
-    module = build(cfg, **({"impl": impl} if impl else {}))  # before printing: a bad config prints nothing
     layers = family.layers(cols)
     params, macs, acts = totals(layers)
+    if int(params[0]) > MAX_SHOW_PARAMS:  # refused before torch allocates the weights
+        raise SpecError(
+            f"{cfg.key} has {int(params[0]):,} parameters ({4 * int(params[0]) / 1e9:.1f} GB as float32): "
+            f"show builds modules of at most {MAX_SHOW_PARAMS:,} parameters; use `igcsearch space` for its counts"
+        )
+    module = build(cfg, **({"impl": impl} if impl else {}))  # before printing: a bad config prints nothing
     bp, bm, _ = baseline_cost(cols)
     console = Console()
     console.print(f"[bold]{cfg.key}[/bold]  {family.title}")
