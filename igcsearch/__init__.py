@@ -14,16 +14,16 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_API = {
+_API = {  # every name checks its arguments' types (TypeError naming the argument) in igcsearch.api
     "enumerate": ("igcsearch.api", "enumerate_space"),
     "enumerate_space": ("igcsearch.api", "enumerate_space"),
-    "build": ("igcsearch.builder", "build"),
-    "parse_key": ("igcsearch.config", "parse_key"),
-    "from_dict": ("igcsearch.config", "from_dict"),
-    "get_family": ("igcsearch.registry", "get_family"),
+    "build": ("igcsearch.api", "build"),
+    "parse_key": ("igcsearch.api", "parse_key"),
+    "from_dict": ("igcsearch.api", "from_dict"),
+    "get_family": ("igcsearch.api", "get_family"),
     "make_spec": ("igcsearch.spec", "make_spec"),
     "search": ("igcsearch.api", "search"),
-    "load_results": ("igcsearch.pipeline", "load_results"),
+    "load_results": ("igcsearch.api", "load_results"),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -101,6 +102,14 @@ SPEC_KEYS = [f.name for f in dataclasses.fields(Spec) if f.name != "extra"]
 
 def make_spec(options: dict[str, Any], *, extra_keys: tuple[str, ...] = ()) -> Spec:
     """Validate raw options (CLI or preset values, strings allowed) into a Spec."""
+    if not isinstance(options, Mapping):
+        raise TypeError(f"options must be a dict of option values, got {type(options).__name__}")
+    if not isinstance(extra_keys, tuple | list) or not all(isinstance(k, str) for k in extra_keys):
+        raise TypeError(f"extra_keys must be a tuple of option names, got {extra_keys!r}")
+    bad = [k for k in options if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"option names must be str, got {type(bad[0]).__name__} {bad[0]!r}")
+    extra_keys = tuple(extra_keys)
     unknown = sorted(set(options) - set(SPEC_KEYS) - set(extra_keys))
     if unknown:
         raise SpecError(f"unknown option(s) {', '.join(unknown)}; valid: {', '.join(SPEC_KEYS + list(extra_keys))}")
