@@ -7,12 +7,19 @@ until a module is built): ``enumerate``, ``build``, ``parse_key``, ``from_dict``
 
 from __future__ import annotations
 
+import sys as _sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import Any
 
 __version__ = "0.1.0"
+
+if _sys.argv[:1] == ["-m"]:  # `python -m …` is locating its module: from here Ctrl-C is one line
+    from . import _sigint
+
+    if _sigint.run_as_module():
+        _sigint.install()
 
 _API = {  # every name checks its arguments' types (TypeError naming the argument) in igcsearch.api
     "enumerate": ("igcsearch.api", "enumerate_space"),

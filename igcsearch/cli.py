@@ -7,28 +7,11 @@ usage errors get typer's panel and exit code 2. Heavy imports happen inside comm
 
 from __future__ import annotations
 
-import _signal  # the C module: installs the early Ctrl-C handler before ``signal``'s enums are built
 import os
 import sys
 
-
-def _early_interrupt(signum: int, frame: object) -> None:
-    """Ctrl-C before a command runs (while Python imports): one line, exit 130, no traceback."""
-    os.write(2, b"error: interrupted\n")
-    os._exit(130)
-
-
-def _install_early_interrupt() -> object | None:
-    """Route SIGINT to ``_early_interrupt``; return the handler to restore (None: left alone)."""
-    try:
-        previous = _signal.getsignal(_signal.SIGINT)
-        if previous is not _signal.default_int_handler:  # someone else (a test runner, an app) owns it
-            return None
-        _signal.signal(_signal.SIGINT, _early_interrupt)  # ValueError outside the main thread
-    except ValueError:
-        return None
-    return previous
-
+from ._sigint import early_interrupt as _early_interrupt
+from ._sigint import install as _install_early_interrupt
 
 _IMPORT_HANDLER = _install_early_interrupt()  # as early as possible: this module's imports take ~0.1 s
 
