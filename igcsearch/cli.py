@@ -86,6 +86,8 @@ app = _App(
     pretty_exceptions_enable=False,
 )
 F = TypeVar("F", bound=Callable[..., Any])
+# click's ClickException (vendored by typer as typer._click): usage errors raised in a command keep exit 2
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 def _err(message: str, code: int = 1) -> typer.Exit:
@@ -113,7 +115,7 @@ def handles_errors(fn: F) -> F:
             result = fn(*args, **kwargs)
             _flush_stdout()
             return result
-        except typer.Exit:
+        except (typer.Exit, typer.Abort, _ClickException):  # typer's own exits and usage errors (exit 2)
             _flush_stdout_quietly()
             raise
         except SystemExit as exc:
@@ -288,8 +290,8 @@ Expansion = Annotated[str | None, typer.Option("--expansion", help="igc3 expansi
 Sort = Annotated[str | None, typer.Option("--sort", help="Sort key: params, macs, acts, params_ratio, balance, key, …")]
 Top = Annotated[str | None, typer.Option("--top", help="Keep the first N rows (terminal default: 30 shown).")]
 Format = Annotated[str, typer.Option("--format", help="table (terminal), csv, md or json (all rows to stdout).")]
-Out = Annotated[
-    Path | None, typer.Option("--out", help="Write all rows to PATH (.csv/.md/.json) or into directory PATH.")
+Out = Annotated[  # text, not Path: a trailing slash (``--out x.csv/``) says directory
+    str | None, typer.Option("--out", help="Write all rows to PATH (.csv/.md/.json) or into directory PATH (or PATH/).")
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -32,7 +33,7 @@ def rows_for(spec: Spec, source: Callable[[], Iterable[Chunk]]) -> Iterator[Chun
     return iter(select(source(), spec.sort, spec.top)[0])
 
 
-def emit_space(spec: Spec, fmt: str, out: Path | None) -> None:
+def emit_space(spec: Spec, fmt: str, out: Path | str | None) -> None:
     """`igcsearch space`: terminal table or stdout format, plus files under --out."""
     check_format(fmt)
     validate(spec)
@@ -54,13 +55,20 @@ def emit_space(spec: Spec, fmt: str, out: Path | None) -> None:
         print(f"wrote {', '.join(map(str, written))}", file=sys.stderr)
 
 
-def write_files(spec: Spec, source: Callable[[], Iterable[Chunk]], out: Path, stem: str, header: str) -> list[Path]:
-    """--out FILE.{csv,md,json} writes that file; --out DIR writes DIR/<stem>.{csv,md,json}.
+def write_files(
+    spec: Spec, source: Callable[[], Iterable[Chunk]], out: Path | str, stem: str, header: str
+) -> list[Path]:
+    """--out FILE.{csv,md,json} writes that file; --out DIR (or any PATH/) writes DIR/<stem>.{csv,md,json}.
 
     Files carry every row (in --sort order): --top limits only the terminal table and stdout.
     """
-    fmt = format_for(out)
-    if not fmt and out.suffix and not out.is_dir():
+    text = str(out)
+    if not text.strip():
+        raise SpecError("--out is empty: give a .csv, .md or .json file, or a directory")
+    directory = text.endswith(("/", os.sep))  # a trailing slash says directory, whatever the suffix
+    out = Path(text)
+    fmt = None if directory else format_for(out)
+    if not fmt and out.suffix and not out.is_dir() and not directory:
         raise SpecError(f"--out {str(out)!r}: give a .csv, .md or .json file, or a directory")
     targets = [(out, fmt)] if fmt else [(out / f"{stem}.{f}", f) for f in ("csv", "md", "json")]
     if not fmt and out.exists() and not out.is_dir():

@@ -108,6 +108,9 @@ VALIDATION = [
     Case("widest-without-budget", "validation", ("space", "--widest", "-c", "8"), 1, r"--widest needs a budget"),
     Case("show-impl", "validation", ("show", "igc1-L2M4-c8k3", "--impl", "bogus"), 1, r"--impl must be auto, fused or naive, got 'bogus'"),
     Case("out-not-a-directory", "validation", ("space", "-c", "8", "--out", "/dev/full"), 1, r"--out '/dev/full' exists and is not a directory"),
+    Case("out-empty", "validation", ("space", "-c", "8", "--out", ""), 1, r"--out is empty"),
+    Case("out-trailing-slash-is-a-directory", "validation", ("space", "-c", "8", "--family", "conv", "--out", "x.csv/"), 0, allowed=("x.csv", "x.csv/space.*")),
+    Case("out-trailing-slash-on-a-file", "validation", ("space", "-c", "8", "--out", "f.csv/"), 1, r"--out 'f.csv' exists and is not a directory", {"f.csv": "keep\n"}),
     Case("zero-budget-is-empty", "validation", ("space", "--widest", "--params-max", "0"), 0),  # valid: an empty result, exit 0
 ]  # fmt: skip
 
@@ -136,6 +139,11 @@ def test_plain_preset_name_writes_only_its_results_directory(tmp_path: Path) -> 
         "results.sqlite",
     ]
     assert not (tmp_path / "X").exists()
+
+
+def test_out_with_a_trailing_slash_is_a_directory(tmp_path: Path) -> None:
+    out = check(CASES["out-trailing-slash-is-a-directory"], tmp_path)
+    assert sorted(p.name for p in (out.work / "x.csv").iterdir()) == ["space.csv", "space.json", "space.md"]
 
 
 # ---------------------------------------------------------------- the CLI boundary: stdout, Ctrl-C
@@ -409,6 +417,14 @@ def test_igcsearch_debug_shows_the_traceback(invoke: Any) -> None:
     err = _stderr(result)
     assert "Traceback" in err and "ZeroDivisionError: division by zero" in err
     assert error_line(err) == "error: internal error: ZeroDivisionError: division by zero"
+
+
+def test_usage_error_inside_a_command_keeps_exit_2(invoke: Any) -> None:
+    import typer
+
+    result = invoke(typer.BadParameter("bad value", param_hint="'--channels'"))
+    assert result.exit_code == 2
+    assert "internal error" not in _stderr(result)
 
 
 def test_ctrl_c_inside_a_command(invoke: Any) -> None:
