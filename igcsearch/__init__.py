@@ -7,20 +7,30 @@ until a module is built): ``enumerate``, ``build``, ``parse_key``, ``from_dict``
 
 from __future__ import annotations
 
-from typing import Any
+import sys as _sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 
-_API = {
+if _sys.argv[:1] == ["-m"]:  # `python -m …` is locating its module: from here Ctrl-C is one line
+    from . import _sigint
+
+    if _sigint.run_as_module():
+        _sigint.install()
+
+_API = {  # every name checks its arguments' types (TypeError naming the argument) in igcsearch.api
     "enumerate": ("igcsearch.api", "enumerate_space"),
     "enumerate_space": ("igcsearch.api", "enumerate_space"),
-    "build": ("igcsearch.builder", "build"),
-    "parse_key": ("igcsearch.config", "parse_key"),
-    "from_dict": ("igcsearch.config", "from_dict"),
-    "get_family": ("igcsearch.registry", "get_family"),
+    "build": ("igcsearch.api", "build"),
+    "parse_key": ("igcsearch.api", "parse_key"),
+    "from_dict": ("igcsearch.api", "from_dict"),
+    "get_family": ("igcsearch.api", "get_family"),
     "make_spec": ("igcsearch.spec", "make_spec"),
     "search": ("igcsearch.api", "search"),
-    "load_results": ("igcsearch.pipeline", "load_results"),
+    "load_results": ("igcsearch.api", "load_results"),
 }
 
 

@@ -7,18 +7,78 @@ usage errors get typer's panel and exit code 2. Heavy imports happen inside comm
 
 from __future__ import annotations
 
-import functools
+import os
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated, Any, TypeVar
 
-import typer
+from ._sigint import early_interrupt as _early_interrupt
+from ._sigint import install as _install_early_interrupt
 
-from . import __version__
-from .errors import IgcSearchError
+_IMPORT_HANDLER = _install_early_interrupt()  # as early as possible: this module's imports take ~0.1 s
 
-app = typer.Typer(
+import errno  # noqa: E402
+import functools  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Annotated, Any, TypeVar  # noqa: E402
+
+import typer  # noqa: E402
+
+from . import __version__  # noqa: E402
+from .errors import IgcSearchError  # noqa: E402
+
+
+class _App(typer.Typer):
+    """The typer app; while the command line is parsed, Ctrl-C ends with one line and exit 130."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        previous = _install_early_interrupt()
+        try:
+            if sys.stdout is None:  # fd 1 closed at start (``>&-``): --help and --version too
+                _err("standard output is closed; redirect it to a file or to /dev/null instead of closing it")
+                sys.exit(1)
+            try:
+                return super().__call__(*args, **kwargs)
+            except SystemExit as exc:
+                if _rich_broken_pipe(exc):
+                    sys.exit(0)
+                _flush_at_exit()
+                raise
+            except BrokenPipeError:
+                _discard_stdout()
+                sys.exit(0)
+            except OSError as exc:  # help or version text to a full disk
+                _fail(_os_message(exc))
+                sys.exit(1)
+        finally:
+            if previous is not None and signal.getsignal(signal.SIGINT) is _early_interrupt:
+                signal.signal(signal.SIGINT, previous)  # type: ignore[arg-type]
+
+
+def _flush_at_exit() -> None:
+    """Flush stdout before the exit status is final: a reader gone is exit 0, a full disk exit 1."""
+    try:
+        _flush_stdout()
+    except BrokenPipeError:
+        _discard_stdout()
+        sys.exit(0)
+    except OSError as exc:
+        _fail(_os_message(exc))
+        sys.exit(1)
+
+
+def _rich_broken_pipe(exc: SystemExit) -> bool:
+    """rich answers a closed pipe with SystemExit(1) from ``Console.on_broken_pipe``: a reader gone."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "on_broken_pipe":
+            return True
+        tb = tb.tb_next
+    return False
+
+
+app = _App(
     name="igcsearch",
     help="Design-space explorer for efficient convolution blocks (IGC-V1/V2/V3, LegoNet, depthwise, group).",
     no_args_is_help=True,
@@ -26,6 +86,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 F = TypeVar("F", bound=Callable[..., Any])
+# click's ClickException (vendored by typer as typer._click): usage errors raised in a command keep exit 2
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 def _err(message: str, code: int = 1) -> typer.Exit:
@@ -34,23 +96,147 @@ def _err(message: str, code: int = 1) -> typer.Exit:
 
 
 def handles_errors(fn: F) -> F:
-    """Turn domain errors into one stderr line and exit 1; Ctrl-C into exit 130."""
+    """The one boundary: every failure of a command becomes one ``error:`` line on stderr.
+
+    Domain errors exit 1; Ctrl-C (and an early one, during imports) 130; running out of memory
+    (``MemoryError``, torch allocation failures) 1, naming the size asked for; a full disk or a
+    closed stdout 1; a reader that goes away (``| head``) ends quietly with exit 0. Stdout is
+    flushed inside the boundary, so a short write is seen before exit 0. Anything else is a bug:
+    one ``error: internal error: <type>: <message>`` line, exit 1, and the traceback only when
+    the environment variable IGCSEARCH_DEBUG is set.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if signal.getsignal(signal.SIGINT) is _early_interrupt:  # from here Ctrl-C keeps what finished
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
-            return fn(*args, **kwargs)
-        except IgcSearchError as exc:
-            raise _err(str(exc)) from None
-        except KeyboardInterrupt:
-            raise _err("interrupted", 130) from None
-        except MemoryError:
-            raise _err("out of memory: narrow the spec (fewer channels or families) or add --top") from None
+            _check_stdout()
+            result = fn(*args, **kwargs)
+            _flush_stdout()
+            return result
+        except (typer.Exit, typer.Abort, _ClickException):  # typer's own exits and usage errors (exit 2)
+            _flush_stdout_quietly()
+            raise
+        except SystemExit as exc:
+            if _rich_broken_pipe(exc):
+                raise _reader_gone() from None
+            raise
         except BrokenPipeError:
-            sys.stderr.close()
-            raise typer.Exit(0) from None
+            raise _reader_gone() from None
+        except IgcSearchError as exc:
+            raise _fail(str(exc)) from None
+        except KeyboardInterrupt:
+            raise _fail("interrupted", 130) from None
+        except MemoryError:
+            raise _fail("out of memory: narrow the spec (fewer channels or families) or add --top") from None
+        except OSError as exc:
+            raise _fail(_os_message(exc)) from None
+        except RuntimeError as exc:
+            if not _is_oom(exc):
+                raise _internal(exc) from None
+            raise _fail(_oom_message(exc)) from None
+        except Exception as exc:
+            raise _internal(exc) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _check_stdout() -> None:
+    """A closed stdout (``>&-``) is refused before anything runs (a file opened later would take fd 1)."""
+    closed = sys.stdout is None  # Python starts with sys.stdout = None when fd 1 is closed
+    if not closed:
+        try:
+            fd = sys.stdout.fileno()
+        except (OSError, ValueError, AttributeError):
+            fd = None  # an in-memory stdout (tests): open
+        if fd is not None:
+            try:
+                os.fstat(fd)
+            except OSError:
+                closed = True
+    if closed:
+        raise IgcSearchError("standard output is closed; redirect it to a file or to /dev/null instead of closing it")
+
+
+def _flush_stdout() -> None:
+    if sys.stdout is not None:
+        sys.stdout.flush()
+
+
+def _flush_stdout_quietly() -> None:
+    """Flush before a typer.Exit; a write error here is reported like any other."""
+    try:
+        _flush_stdout()
+    except BrokenPipeError:
+        raise _reader_gone() from None
+    except OSError as exc:
+        raise _fail(_os_message(exc)) from None
+
+
+def _discard_stdout() -> None:
+    """Point fd 1 at /dev/null so the interpreter's last flush of unwritten output cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _reader_gone() -> typer.Exit:
+    """``| head``: the reader has what it wanted; end quietly with exit 0."""
+    _discard_stdout()
+    return typer.Exit(0)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    """One ``error:`` line; unwritten stdout is dropped so that the exit status stays ours."""
+    if sys.stdout is not None:
+        try:
+            sys.stdout.flush()
+        except OSError:
+            _discard_stdout()
+    return _err(message, code)
+
+
+def _os_message(exc: OSError) -> str:
+    """A full disk, an I/O error or a closed stream: what failed, where."""
+    what = exc.strerror or str(exc)
+    where = f" {exc.filename!r}" if exc.filename else " (standard output)" if exc.errno in _WRITE_ERRNOS else ""
+    advice = "; free some space or write elsewhere" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+    return f"cannot write{where}: {what}{advice}" if exc.errno in _WRITE_ERRNOS else f"{what}{where}"
+
+
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EBADF, errno.EFBIG)
+_OOM_TEXT = re.compile(r"can't allocate memory|not enough memory|out of memory|OutOfMemory", re.IGNORECASE)
+_OOM_BYTES = re.compile(r"allocate (\d+) bytes|Tried to allocate ([\d.]+ [KMGT]?i?B)")
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return type(exc).__name__ == "OutOfMemoryError" or bool(_OOM_TEXT.search(str(exc)))
+
+
+def _oom_message(exc: BaseException) -> str:
+    """Name the size torch asked for: ``out of memory: a tensor of 129.6 GB could not be allocated``."""
+    m = _OOM_BYTES.search(str(exc))
+    size = ""
+    if m and m.group(1):
+        size = f" a tensor of {int(m.group(1)) / 1e9:.1f} GB could not be allocated;"
+    elif m:
+        size = f" a tensor of {m.group(2)} could not be allocated;"
+    return f"out of memory:{size} narrow the spec (fewer or narrower channels, a smaller input) and retry"
+
+
+def _internal(exc: BaseException) -> typer.Exit:
+    """A bug: one line naming it (the traceback with IGCSEARCH_DEBUG=1), exit 1."""
+    if os.environ.get("IGCSEARCH_DEBUG"):
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    hint = "" if os.environ.get("IGCSEARCH_DEBUG") else " (set IGCSEARCH_DEBUG=1 for the traceback)"
+    return _fail(f"internal error: {type(exc).__name__}: {text}{hint}")
 
 
 def _version(value: bool) -> None:
@@ -104,8 +290,8 @@ Expansion = Annotated[str | None, typer.Option("--expansion", help="igc3 expansi
 Sort = Annotated[str | None, typer.Option("--sort", help="Sort key: params, macs, acts, params_ratio, balance, key, …")]
 Top = Annotated[str | None, typer.Option("--top", help="Keep the first N rows (terminal default: 30 shown).")]
 Format = Annotated[str, typer.Option("--format", help="table (terminal), csv, md or json (all rows to stdout).")]
-Out = Annotated[
-    Path | None, typer.Option("--out", help="Write all rows to PATH (.csv/.md/.json) or into directory PATH.")
+Out = Annotated[  # text, not Path: a trailing slash (``--out x.csv/``) says directory
+    str | None, typer.Option("--out", help="Write all rows to PATH (.csv/.md/.json) or into directory PATH (or PATH/).")
 ]
 
 
@@ -332,3 +518,18 @@ def show(
 
 # Commands defined in their own modules register themselves on `app` when imported.
 from . import cli_networks, cli_runs, cli_training  # noqa: E402, F401
+
+
+def _started_as_cli() -> bool:
+    """This process is the ``igcsearch`` console script or ``python -m igcsearch``."""
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
+    return argv0.name in ("igcsearch", "igcsearch.exe") or (argv0.name, argv0.parent.name) == (
+        "__main__.py",
+        "igcsearch",
+    )
+
+
+# The CLI keeps the early handler until a command starts (no gap before app() runs); a program
+# that merely imports this module gets its Ctrl-C back as it was.
+if _IMPORT_HANDLER is not None and not _started_as_cli() and signal.getsignal(signal.SIGINT) is _early_interrupt:
+    signal.signal(signal.SIGINT, _IMPORT_HANDLER)  # type: ignore[arg-type]

@@ -168,8 +168,14 @@ def show_network(key: str, input_size: str | None, impl: str | None) -> None:
     from rich.table import Table
 
     from .networks.report import COUNTING, network_breakdown
+    from .output import MAX_SHOW_PARAMS
 
     b = network_breakdown(key, _size(input_size))
+    if b.totals[0] > MAX_SHOW_PARAMS:  # refused before anything prints or torch allocates the weights
+        raise SpecError(
+            f"{b.cfg.key} has {b.totals[0]:,} parameters ({4 * b.totals[0] / 1e9:.1f} GB as float32): "
+            f"show builds networks of at most {MAX_SHOW_PARAMS:,} parameters"
+        )
     console = Console(width=max(Console().width, 110))
     console.print(f"[bold]{b.cfg.key}[/bold]", highlight=False)
     for name, value in b.config.items():
@@ -209,7 +215,9 @@ def _size(text: str | None) -> int | None:
 
     if text is None:
         return None
+    from .spec import MAX_INPUT_SIZE
+
     values = parse_int_list(text, "--input-size")
-    if len(values) != 1 or values[0] > 4096:
-        raise SpecError(f"--input-size takes one value from 1 to 4096, got {text!r}")
+    if len(values) != 1 or values[0] > MAX_INPUT_SIZE:
+        raise SpecError(f"--input-size takes one value from 1 to {MAX_INPUT_SIZE}, got {text!r}")
     return values[0]

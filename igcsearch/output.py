@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -32,7 +33,7 @@ def rows_for(spec: Spec, source: Callable[[], Iterable[Chunk]]) -> Iterator[Chun
     return iter(select(source(), spec.sort, spec.top)[0])
 
 
-def emit_space(spec: Spec, fmt: str, out: Path | None) -> None:
+def emit_space(spec: Spec, fmt: str, out: Path | str | None) -> None:
     """`igcsearch space`: terminal table or stdout format, plus files under --out."""
     check_format(fmt)
     validate(spec)
@@ -54,13 +55,20 @@ def emit_space(spec: Spec, fmt: str, out: Path | None) -> None:
         print(f"wrote {', '.join(map(str, written))}", file=sys.stderr)
 
 
-def write_files(spec: Spec, source: Callable[[], Iterable[Chunk]], out: Path, stem: str, header: str) -> list[Path]:
-    """--out FILE.{csv,md,json} writes that file; --out DIR writes DIR/<stem>.{csv,md,json}.
+def write_files(
+    spec: Spec, source: Callable[[], Iterable[Chunk]], out: Path | str, stem: str, header: str
+) -> list[Path]:
+    """--out FILE.{csv,md,json} writes that file; --out DIR (or any PATH/) writes DIR/<stem>.{csv,md,json}.
 
     Files carry every row (in --sort order): --top limits only the terminal table and stdout.
     """
-    fmt = format_for(out)
-    if not fmt and out.suffix and not out.is_dir():
+    text = str(out)
+    if not text.strip():
+        raise SpecError("--out is empty: give a .csv, .md or .json file, or a directory")
+    directory = text.endswith(("/", os.sep))  # a trailing slash says directory, whatever the suffix
+    out = Path(text)
+    fmt = None if directory else format_for(out)
+    if not fmt and out.suffix and not out.is_dir() and not directory:
         raise SpecError(f"--out {str(out)!r}: give a .csv, .md or .json file, or a directory")
     targets = [(out, fmt)] if fmt else [(out / f"{stem}.{f}", f) for f in ("csv", "md", "json")]
     if not fmt and out.exists() and not out.is_dir():
@@ -331,6 +339,9 @@ def show_options(input_size: str | None, impl: str | None) -> tuple[int, str | N
     return size, impl
 
 
+MAX_SHOW_PARAMS = 1 << 31  # 8 GiB of float32 weights: the builder's own limit
+
+
 def emit_show(key: str, input_size: str | None, impl: str | None) -> None:
     """`igcsearch show KEY`: config, per-layer formula breakdown, conditions, the torch module."""
     from rich.console import Console
@@ -348,9 +359,14 @@ def emit_show(key: str, input_size: str | None, impl: str | None) -> None:
     cols = columns(cfg, size)
     if int(cols["out_size"][0]) < 1:
         raise SpecError(f"--input-size {size} is too small for kernel {cfg.kernel} and stride {cfg.stride}")
-    module = build(cfg, **({"impl": impl} if impl else {}))  # before printing: a bad config prints nothing
     layers = family.layers(cols)
     params, macs, acts = totals(layers)
+    if int(params[0]) > MAX_SHOW_PARAMS:  # refused before torch allocates the weights
+        raise SpecError(
+            f"{cfg.key} has {int(params[0]):,} parameters ({4 * int(params[0]) / 1e9:.1f} GB as float32): "
+            f"show builds modules of at most {MAX_SHOW_PARAMS:,} parameters; use `igcsearch space` for its counts"
+        )
+    module = build(cfg, **({"impl": impl} if impl else {}))  # before printing: a bad config prints nothing
     bp, bm, _ = baseline_cost(cols)
     console = Console()
     console.print(f"[bold]{cfg.key}[/bold]  {family.title}")

@@ -5,14 +5,18 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .config import MAX_CHANNELS, MAX_KERNEL
+from .config import MAX_CHANNELS, MAX_KERNEL, MAX_STRIDE
 from .errors import PresetError, SpecError
-from .units import parse_int_list, parse_si
+from .units import MAX_VALUES, parse_int_list, parse_si
+
+MAX_INPUT_SIZE = 4096  # H = W of a block's input: 4096² activations per channel is already 64 MiB
+MAX_NAME_BYTES = 255  # a name becomes a directory name: one path component on every file system
 
 SORT_ROW_FIELDS = (
     "key", "family", "in_channels", "out_channels", "kernel", "stride", "input_size",
@@ -98,14 +102,23 @@ SPEC_KEYS = [f.name for f in dataclasses.fields(Spec) if f.name != "extra"]
 
 def make_spec(options: dict[str, Any], *, extra_keys: tuple[str, ...] = ()) -> Spec:
     """Validate raw options (CLI or preset values, strings allowed) into a Spec."""
+    if not isinstance(options, Mapping):
+        raise TypeError(f"options must be a dict of option values, got {type(options).__name__}")
+    if not isinstance(extra_keys, tuple | list) or not all(isinstance(k, str) for k in extra_keys):
+        raise TypeError(f"extra_keys must be a tuple of option names, got {extra_keys!r}")
+    bad = [k for k in options if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"option names must be str, got {type(bad[0]).__name__} {bad[0]!r}")
+    extra_keys = tuple(extra_keys)
     unknown = sorted(set(options) - set(SPEC_KEYS) - set(extra_keys))
     if unknown:
         raise SpecError(f"unknown option(s) {', '.join(unknown)}; valid: {', '.join(SPEC_KEYS + list(extra_keys))}")
     o = {k: v for k, v in options.items() if v is not None}
     kw: dict[str, Any] = {}
-    for key in ("name", "question"):
-        if key in o:
-            kw[key] = str(o[key])
+    if "name" in o:
+        kw["name"] = check_name(o["name"], "name")
+    if "question" in o:
+        kw["question"] = str(o["question"])
     for key in ("channels", "in_channels", "out_channels"):
         if key in o:
             kw[key] = tuple(parse_int_list(o[key], _opt(key), maximum=MAX_CHANNELS, unit=" channels"))
@@ -114,19 +127,17 @@ def make_spec(options: dict[str, Any], *, extra_keys: tuple[str, ...] = ()) -> S
         even = [k for k in kw["kernel"] if k % 2 == 0]
         if even:
             raise SpecError(f"--kernel must be odd (padding is k//2), got {even[0]}")
-    for key in ("stride", "input_size"):
+    for key, maximum in (("stride", MAX_STRIDE), ("input_size", MAX_INPUT_SIZE)):
         if key in o:
-            values = parse_int_list(o[key], _opt(key))
+            values = parse_int_list(o[key], _opt(key), maximum=maximum)
             if len(values) != 1:
                 raise SpecError(f"{_opt(key)} takes one value, got {o[key]!r}")
             kw[key] = values[0]
-    if kw.get("input_size", 1) > 4096:
-        raise SpecError("--input-size must be <= 4096")
     if "family" in o:
         kw["family"] = tuple(_families(o["family"]))
     for key in ("params_max", "macs_max"):
         if key in o:
-            kw[key] = parse_si(o[key], _opt(key))
+            kw[key] = parse_si(o[key], _opt(key))  # finite, >= 0 (0 admits nothing: an empty result)
     network = bool(o.get("network")) and "network" in extra_keys
     if "budget" in o:
         kw["budget"] = _budget(o["budget"], network)
@@ -139,7 +150,7 @@ def make_spec(options: dict[str, Any], *, extra_keys: tuple[str, ...] = ()) -> S
     if "expansion" in o:
         kw["expansion"] = tuple(parse_int_list(o["expansion"], "--expansion"))
         if kw["expansion"][-1] > 64:
-            raise SpecError("--expansion values must be <= 64")
+            raise SpecError(f"--expansion values must be <= 64, got {kw['expansion'][-1]}")
     if "sort" in o:
         kw["sort"] = str(o["sort"])
     if "top" in o:
@@ -157,6 +168,39 @@ def make_spec(options: dict[str, Any], *, extra_keys: tuple[str, ...] = ()) -> S
 
         check_network_spec(spec)  # network-mode options, before anything starts
     return spec
+
+
+def check_name(value: Any, what: str = "name") -> str:
+    """A name that becomes a file or directory name: one plain path component, never a path.
+
+    Refused: empty, ``.``/``..`` or any name starting with ``.``, path separators (``/``,
+    ``\\``), NUL and other control characters, absolute paths, more than 255 bytes.
+    """
+    if not isinstance(value, str):
+        raise SpecError(f"{what} must be a string, got {type(value).__name__} {value!r}")
+    allowed = "a plain name such as 'my-search' (no '/' or '\\', no leading '.', no control characters)"
+    problem = None
+    if not value.strip():
+        problem = "is empty"
+    elif "/" in value or "\\" in value or Path(value).is_absolute():
+        problem = "is a path"
+    elif value.startswith("."):
+        problem = "starts with '.'"
+    elif any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        problem = "contains a control character"
+    elif len(value.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        problem = f"is longer than {MAX_NAME_BYTES} bytes"
+    if problem:
+        raise SpecError(f"{what} {value!r} {problem}: it names the results directory, so it must be {allowed}")
+    return value
+
+
+def _plain(name: str) -> bool:
+    try:
+        check_name(name)
+    except SpecError:
+        return False
+    return True
 
 
 def _budget(value: Any, network: bool) -> str:
@@ -221,6 +265,12 @@ def _check_consistency(spec: Spec, sort_fields: tuple[str, ...] | None) -> None:
         raise SpecError("give either -c/--channels or --in-channels with --out-channels, not both")
     if bool(spec.in_channels) != bool(spec.out_channels):
         raise SpecError("--in-channels and --out-channels go together (or use -c for square blocks)")
+    pairs = len(spec.in_channels) * len(spec.out_channels)
+    if pairs > MAX_VALUES:  # the same limit as a square -c range, checked before the pairs are made
+        raise SpecError(
+            f"--in-channels x --out-channels make {len(spec.in_channels):,} x {len(spec.out_channels):,} = "
+            f"{pairs:,} channel pairs: at most {MAX_VALUES:,} (as for -c); narrow the ranges or add a step"
+        )
     if (
         not spec.channels
         and not spec.in_channels
@@ -279,7 +329,13 @@ def load_preset(name_or_path: str, *, extra_keys: tuple[str, ...] = ()) -> dict[
     """Raw options of a preset given by shipped name or by file path."""
     path = _preset_path(name_or_path)
     data = _read_toml(path)
-    data.setdefault("name", path.stem)
+    if "name" in data:
+        try:
+            check_name(data["name"], "name")
+        except SpecError as exc:
+            raise PresetError(f"preset {str(path)!r}: {exc}") from None
+    else:  # the file's stem, when it is a plain name itself
+        data["name"] = path.stem if _plain(path.stem) else "custom"
     if "network" in data and "network" not in extra_keys:
         raise PresetError(f"preset {name_or_path!r} is a network preset: run igcsearch search --preset {name_or_path}")
     unknown = sorted(set(data) - set(SPEC_KEYS) - set(extra_keys))

@@ -8,7 +8,7 @@ import re
 from .errors import SpecError
 
 _SI = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-_NUM = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKMGT]?)\s*$")
+_NUM = re.compile(r"^\s*([+-]?(?:[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?|(?i:inf|infinity|nan)))\s*([kKMGT]?)\s*$")
 
 
 def parse_si(text: str | float | int, what: str) -> float:
@@ -22,7 +22,9 @@ def parse_si(text: str | float | int, what: str) -> float:
         if not m:
             raise SpecError(f"{what} must be a number such as 36.9K, 1.5M or 2G, got {text!r}")
         value = float(m.group(1)) * _SI[m.group(2)]
-    if math.isnan(value) or value < 0:
+    if math.isnan(value):
+        raise SpecError(f"{what} must be a finite number >= 0, got {text!r}")
+    if value < 0:
         raise SpecError(f"{what} must be >= 0, got {text!r}")
     if math.isinf(value):
         raise SpecError(f"{what} must be finite (leave it out for no limit), got {text!r}")
@@ -84,7 +86,8 @@ def _check_bounds(r: range, what: str, minimum: int, maximum: int | None, unit: 
     if r.start < minimum:
         raise SpecError(f"{what} must be >= {minimum}, got {r.start}")
     if maximum is not None and last > maximum:
-        raise SpecError(f"{what} {last} is too large: at most {maximum}{unit}")
+        shown = f"{last:.3g}" if last > 10**18 else str(last)
+        raise SpecError(f"{what} {shown} is too large: at most {maximum}{unit}")
     if n > MAX_VALUES:
         step = f":{r.step}" if r.step != 1 else ""
         raise SpecError(f"{what} range {r.start}:{last}{step} has {n:,} values: at most {MAX_VALUES:,}")

@@ -101,7 +101,7 @@ BAD: list[tuple[list[str], int, str]] = [
     (["space", "-c", "64", "--stride", "0"], 1, "--stride must be >= 1"),
     (["space", "-c", "64", "--stride", "1,2"], 1, "--stride takes one value"),
     (["space", "-c", "64", "--input-size", "0"], 1, "--input-size must be >= 1"),
-    (["space", "-c", "64", "--input-size", "5000"], 1, "--input-size must be <= 4096"),
+    (["space", "-c", "64", "--input-size", "5000"], 1, "--input-size 5000 is too large: at most 4096"),
     (["space", "-c", "64", "--expansion", "0"], 1, "--expansion must be >= 1"),
     (["space", "-c", "64", "--expansion", "65"], 1, "--expansion values must be <= 64"),
     # ranges are refused before they are expanded (a 1e11-value range would exhaust memory)

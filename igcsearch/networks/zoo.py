@@ -61,6 +61,9 @@ class Network:
 NETWORK_FORMS = (
     "cifar-plain-<3n+2>, cifar-resnet-<6n+2> (cifar100-… for 100 classes), resnet18, mobilenetv2, mobilenetv2-d, vgg16"
 )
+# Deeper CIFAR networks are refused before anything is built or costed: the deepest network of
+# the papers is He et al.'s CIFAR ResNet-1202; 30,002 layers would take minutes just to list.
+MAX_DEPTH = 1202
 _CIFAR = re.compile(r"^(?P<data>cifar|cifar100)-(?P<kind>plain|resnet)-(?P<depth>\d+)$")
 EXAMPLES = (
     "cifar-plain-20",
@@ -85,6 +88,10 @@ def get_network(name: str) -> Network:
         if depth < per + 2 or (depth - 2) % per:
             form = "3n+2 (5, 8, …, 20, 38, 62)" if kind == "plain" else "6n+2 (8, 14, 20, 32, 44, 56, 110)"
             raise ConfigError(f"network {name!r}: depth {depth} is invalid; a CIFAR {kind} network has depth {form}")
+        if depth > MAX_DEPTH:
+            raise ConfigError(
+                f"network {name!r}: depth {depth} is too deep; at most {MAX_DEPTH} layers (CIFAR ResNet-1202, the deepest of the papers)"
+            )
         if kind == "plain":
             title = f"IGC-V1 CIFAR plain network: 3x3 stem, 3 stages x (depth-2)/3 blocks (widths G, 2G, 4G), GAP, FC-{classes}"
             return Network(name, "cifar-plain", depth, classes, 18, 32, ALL_FAMILIES, title)
