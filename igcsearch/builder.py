@@ -187,7 +187,6 @@ def build(spec: Any, **opts: Any) -> Any:
 # MAX_PARAMS (2^31 parameters = 8 GiB as float32) or when its float32 weights alone would
 # not fit in this machine's physical memory, whichever is smaller. Never clamped.
 MAX_PARAMS = 1 << 31
-MAX_NETWORK_DEPTH = 1202  # weight layers; the deepest network of the papers (CIFAR ResNet-1202)
 
 
 def param_limit() -> tuple[int, str]:
@@ -211,22 +210,25 @@ def check_size(cfg: BlockConfig) -> int:
     from .registry import get_family
 
     params = int(np.asarray(totals(get_family(cfg.family).layers(columns(cfg, 1)))[0]).ravel()[0])
-    _refuse_params(cfg.key, params)
+    refuse_params(cfg.key, params)
     return params
 
 
 def check_network_size(net: Any) -> int:
     """The analytic parameter count of a network config, after its depth; ConfigError if too large to build."""
-    if net.depth > MAX_NETWORK_DEPTH:
+    from .networks.zoo import MAX_DEPTH
+
+    if net.depth > MAX_DEPTH:
         raise ConfigError(
-            f"{net.key}: depth {net.depth:,} is too deep to build; must be at most {MAX_NETWORK_DEPTH:,} weight layers"
+            f"{net.key}: depth {net.depth:,} is too deep to build; must be at most {MAX_DEPTH:,} weight layers"
         )
     params = int(net.cost()[0])
-    _refuse_params(net.key, params)
+    refuse_params(net.key, params)
     return params
 
 
-def _refuse_params(key: str, params: int) -> None:
+def refuse_params(key: str, params: int) -> None:
+    """A ConfigError when ``params`` parameters are more than this machine may build (see param_limit)."""
     limit, why = param_limit()
     if params > limit:
         raise ConfigError(

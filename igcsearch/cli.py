@@ -477,8 +477,8 @@ def search(
         typer.Option("--plot", help="Draw tradeoff.png/svg: MACs vs latency, params vs MACs (needs matplotlib)."),
     ] = None,
     fmt: Format = "table",
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Results directory. [default: ./igcsearch-results/<name>/]")
+    out: Annotated[  # text, not Path: keeps a trailing slash (``--out x.csv/`` is a directory)
+        str | None, typer.Option("--out", help="Results directory. [default: ./igcsearch-results/<name>/]")
     ] = None,
 ) -> None:
     """Build every valid candidate, verify its counts with fvcore, time it, rank it, write reports.

@@ -167,15 +167,11 @@ def show_network(key: str, input_size: str | None, impl: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from .builder import refuse_params
     from .networks.report import COUNTING, network_breakdown
-    from .output import MAX_SHOW_PARAMS
 
     b = network_breakdown(key, _size(input_size))
-    if b.totals[0] > MAX_SHOW_PARAMS:  # refused before anything prints or torch allocates the weights
-        raise SpecError(
-            f"{b.cfg.key} has {b.totals[0]:,} parameters ({4 * b.totals[0] / 1e9:.1f} GB as float32): "
-            f"show builds networks of at most {MAX_SHOW_PARAMS:,} parameters"
-        )
+    refuse_params(b.cfg.key, int(b.totals[0]))  # before anything prints or torch allocates the weights
     console = Console(width=max(Console().width, 110))
     console.print(f"[bold]{b.cfg.key}[/bold]", highlight=False)
     for name, value in b.config.items():

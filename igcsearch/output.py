@@ -186,9 +186,9 @@ SEARCH_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
 ]
 
 
-def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
+def emit_search(spec: Spec, fmt: str, out: Path | str | None) -> None:
     """`igcsearch search`: progress on stderr, results directory, table or stdout format."""
-    from .pipeline import check_search, default_out, describe, result_fields, results_header, run_search
+    from .pipeline import check_out, check_search, default_out, describe, result_fields, results_header, run_search
 
     check_format(fmt)
     if sys.stdout is None:  # started with stdout closed (`>&-`): refuse before measuring anything
@@ -197,7 +197,10 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
     backend = spec.extra.get("backend") or "local"
     plot = bool(spec.extra.get("plot"))
     check_search(spec, opts, backend, spec.extra.get("address"), plot)  # before the progress bar starts
-    out = out or default_out(spec)
+    if out is None:
+        out = default_out(spec)
+    else:
+        check_out(out)  # before the progress bar; run_search checks the text again (a trailing slash says directory)
     build_opts = {"impl": spec.extra["impl"]} if spec.extra.get("impl") else {}
     store = spec.extra.get("store")
     with _progress() as progress:
@@ -255,7 +258,7 @@ def emit_search(spec: Spec, fmt: str, out: Path | None) -> None:
             )
         )
         print(verdict, file=sys.stderr)
-    print(summary_line(result, opts.latency, Path(store) if store else out / "results.sqlite"), file=sys.stderr)
+    print(summary_line(result, opts.latency, Path(store) if store else Path(out) / "results.sqlite"), file=sys.stderr)
     print(wrote_line(out, result.files), file=sys.stderr)
     if result.interrupted:
         print("interrupted: the files hold what finished", file=sys.stderr)
@@ -283,10 +286,10 @@ def summary_line(result: Any, latency: bool, store: Path) -> str:
     return f"{done}; {taken} taken from the store {store}"
 
 
-def wrote_line(out: Path, files: list[Path]) -> str:
+def wrote_line(out: Path | str, files: list[Path]) -> str:
     """``wrote OUT/results.csv, results.md, …``: every file and folder the search wrote, in order."""
     names = [f"{p.name}/" if p.name == "configs" else p.name for p in files]
-    return f"wrote {out}/" + ", ".join(names)
+    return f"wrote {Path(out)}/" + ", ".join(names)
 
 
 class _progress:
@@ -339,9 +342,6 @@ def show_options(input_size: str | None, impl: str | None) -> tuple[int, str | N
     return size, impl
 
 
-MAX_SHOW_PARAMS = 1 << 31  # 8 GiB of float32 weights: the builder's own limit
-
-
 def emit_show(key: str, input_size: str | None, impl: str | None) -> None:
     """`igcsearch show KEY`: config, per-layer formula breakdown, conditions, the torch module."""
     from rich.console import Console
@@ -361,11 +361,6 @@ def emit_show(key: str, input_size: str | None, impl: str | None) -> None:
         raise SpecError(f"--input-size {size} is too small for kernel {cfg.kernel} and stride {cfg.stride}")
     layers = family.layers(cols)
     params, macs, acts = totals(layers)
-    if int(params[0]) > MAX_SHOW_PARAMS:  # refused before torch allocates the weights
-        raise SpecError(
-            f"{cfg.key} has {int(params[0]):,} parameters ({4 * int(params[0]) / 1e9:.1f} GB as float32): "
-            f"show builds modules of at most {MAX_SHOW_PARAMS:,} parameters; use `igcsearch space` for its counts"
-        )
     module = build(cfg, **({"impl": impl} if impl else {}))  # before printing: a bad config prints nothing
     bp, bm, _ = baseline_cost(cols)
     console = Console()

@@ -117,16 +117,25 @@ def is_plain_name(name: str) -> bool:
     )
 
 
-def check_out(out: Path) -> None:
-    """Refuse an --out that cannot be the results directory: an existing file, or a file name like x.csv."""
+def check_out(out: Path | str) -> Path:
+    """The results directory of an --out; refused when it is an existing file or a file name like x.csv.
+
+    A trailing slash (``--out x.csv/``) says directory, whatever the suffix.
+    """
+    text = str(out)
+    if not text.strip():
+        raise SpecError("--out is empty: give the results directory")
+    directory = text.endswith(("/", os.sep))
+    out = Path(text)
     if out.exists() and not out.is_dir():
         raise SpecError(f"--out {str(out)!r} is a file; search writes a directory (results.csv, results.md, …)")
-    if not out.exists() and out.suffix.lower() in OUT_FILE_SUFFIXES:
+    if not directory and not out.exists() and out.suffix.lower() in OUT_FILE_SUFFIXES:
         raise SpecError(
             f"--out {str(out)!r} looks like a file name; search writes a directory of files (results.csv, "
             "results.md, results.json, configs/): pass a directory, e.g. --out "
-            f"{str(out.with_suffix('')) or 'results'!s}"
+            f"{str(out.with_suffix('')) or 'results'!s} (or {out!s}/ for a directory of that name)"
         )
+    return out
 
 
 def candidates(spec: Spec) -> tuple[Chunk, int]:
@@ -198,7 +207,7 @@ def measurement_settings(opts: MeasureOptions, build_opts: dict[str, Any] | None
 def run_search(
     spec: Spec,
     opts: MeasureOptions,
-    out: Path | None = None,
+    out: Path | str | None = None,
     progress: Progress | None = None,
     build_opts: dict[str, Any] | None = None,
     store_path: Path | None = None,
@@ -223,8 +232,7 @@ def run_search(
     from .store import Store, digest, lock_path, locked
 
     if out is not None:
-        out = Path(out)
-        check_out(out)
+        out = check_out(out)
     check_search(spec, opts, backend, address, plot)
     progress = progress or _Quiet()
     rows, total = candidates(spec)
