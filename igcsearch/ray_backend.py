@@ -187,7 +187,8 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
                 with socket.socket(family, kind, proto) as sock:
                     sock.settimeout(left)
                     sock.connect(sockaddr)
-                    _answers(sock, deadline, f"{host}:{port}")
+                    if not _tls():  # a TLS cluster answers only after a handshake: the TCP connect must do
+                        _answers(sock, deadline, f"{host}:{port}")
                 return
             except TimeoutError:
                 raise TimeoutError(0, f"no Ray server answered within {timeout:g} s") from None
@@ -229,6 +230,11 @@ def _request(authority: str) -> bytes:
         + _frame(1, 4, 1, block)  # END_HEADERS
         + _frame(0, 1, 1, b"\x00\x00\x00\x00\x00")  # END_STREAM
     )
+
+
+def _tls() -> bool:
+    """Whether Ray is set to talk TLS (``RAY_USE_TLS``), where a plain HTTP/2 probe cannot be answered."""
+    return os.environ.get("RAY_USE_TLS", "0").strip().lower() in ("1", "true", "yes")
 
 
 def _answers(sock: socket.socket, deadline: float, authority: str) -> None:
