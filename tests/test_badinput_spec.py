@@ -137,6 +137,7 @@ def test_plain_preset_name_writes_only_its_results_directory(tmp_path: Path) -> 
         "results.json",
         "results.md",
         "results.sqlite",
+        "results.sqlite.lock",  # the store's writer lock (flock), kept: removing it would race a waiting writer
     ]
     assert not (tmp_path / "X").exists()
 

@@ -328,14 +328,14 @@ def test_load_results_refuses_what_is_not_a_store_or_a_results_file(tmp_path: Pa
         (tmp_path / "results.json").write_text(text)
         with pytest.raises(SpecError, match=why):
             load_results(tmp_path)
-    with pytest.raises(TypeError, match=r"load_results\(path\): path must be a str or Path, got int"):
+    with pytest.raises(TypeError, match=r"path must be a path \(str or os.PathLike\), got int"):
         load_results(123)  # type: ignore[arg-type]
 
 
 def test_api_measure_options_of_the_wrong_type_or_range() -> None:
     import igcsearch
 
-    with pytest.raises(TypeError, match="measurement option rounds must be an int, got str"):
+    with pytest.raises(TypeError, match=r"measure\['rounds'\] must be int, got str"):
         igcsearch.search(channels=8, family="conv", measure={"rounds": "3"})
     with pytest.raises(SpecError, match="--min-time must be a finite number of seconds > 0"):
         igcsearch.search(channels=8, family="conv", measure={"min_time": float("nan")})
@@ -435,7 +435,7 @@ def test_closed_or_full_stdout_is_one_error_line(tmp_path: Path) -> None:
     assert error_line(res.stderr) == "error: cannot write to stdout: No space left on device; the output is incomplete"
     closed = subprocess.run(args, stderr=subprocess.PIPE, text=True, timeout=300, preexec_fn=lambda: os.close(1))
     assert closed.returncode == 1 and "Traceback" not in closed.stderr
-    assert error_line(closed.stderr).startswith("error: stdout is closed")
+    assert error_line(closed.stderr).startswith("error: standard output is closed")
     head = subprocess.run(f"{' '.join(args)} | head -1", shell=True, capture_output=True, text=True, timeout=300)
     assert head.returncode == 0 and head.stdout.startswith("key,") and "Traceback" not in head.stderr
 
