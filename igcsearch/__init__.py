@@ -8,18 +8,21 @@ until a module is built): ``enumerate``, ``build``, ``parse_key``, ``from_dict``
 from __future__ import annotations
 
 import sys as _sys
+
+# The command line (`python -m igcsearch`, the `igcsearch` console script): from this first line
+# of igcsearch on, Ctrl-C is one line and exit 130; `import igcsearch` elsewhere leaves SIGINT alone.
+if _sys.argv[:1] == ["-m"] or _sys.argv[0].replace("\\", "/").rsplit("/", 1)[-1].startswith("igcsearch"):
+    from . import _sigint
+
+    if _sigint.run_as_module() or _sigint.run_as_script():
+        _sigint.install()
+
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import Any
 
 __version__ = "0.1.0"
-
-if _sys.argv[:1] == ["-m"]:  # `python -m …` is locating its module: from here Ctrl-C is one line
-    from . import _sigint
-
-    if _sigint.run_as_module():
-        _sigint.install()
 
 _API = {  # every name checks its arguments' types (TypeError naming the argument) in igcsearch.api
     "enumerate": ("igcsearch.api", "enumerate_space"),

@@ -1,7 +1,8 @@
 """Ctrl-C while the command line starts (imports, argument parsing): one line, exit 130.
 
-Installed by ``python -m igcsearch`` (from the package's ``__init__``, the first igcsearch
-code that runs) and by the console script (``igcsearch.cli``'s first lines); a command's
+Installed from the package's ``__init__`` (the first igcsearch code that runs) for
+``python -m igcsearch`` and the ``igcsearch`` console script, and again by ``igcsearch.cli``'s
+first lines (the console script imports it); a command's
 error boundary (``igcsearch.cli.handles_errors``) puts Python's own handler back, so that
 Ctrl-C during a search keeps the files of what finished. Only the C ``_signal`` module is
 used: ``signal`` builds enums, which takes long enough to be interrupted itself.
@@ -12,6 +13,8 @@ from __future__ import annotations
 import _signal
 import os
 import sys
+
+SCRIPT_NAMES = ("igcsearch", "igcsearch.exe", "igcsearch-script.py")
 
 
 def early_interrupt(signum: int, frame: object) -> None:
@@ -36,3 +39,11 @@ def run_as_module() -> bool:
     """This process is ``python [options] -m igcsearch …``."""
     argv = list(getattr(sys, "orig_argv", []))
     return "-m" in argv[1:-1] and argv[argv.index("-m", 1) + 1] == "igcsearch"
+
+
+def run_as_script() -> bool:
+    """This process is the ``igcsearch`` console script (its file is the program, before any import)."""
+    name = os.path.basename(sys.argv[0] if sys.argv else "")
+    return (
+        name in ("igcsearch", "igcsearch.exe", "igcsearch-script.py") and "-c" not in getattr(sys, "orig_argv", [])[1:2]
+    )

@@ -117,7 +117,9 @@ Eligible: a regular conv (groups 1, dilation 1), square odd kernel k >= --min-ke
 def convert(
     model: Model,
     family: Annotated[str, typer.Option("--family", help="Block family: conv, group, dwsep, igc1, igc2, igc3, lego.")],
-    out: Annotated[Path, typer.Option("--out", help="Where to save the converted model (torch.save).")],
+    out: Annotated[  # text, not Path: keeps a trailing slash (``--out DIR/`` writes into DIR)
+        str, typer.Option("--out", help="Where to save the converted model (torch.save); DIR/ writes into DIR.")
+    ],
     rule: Annotated[
         str, typer.Option("--rule", help="widest-balanced, most-balanced, fewest-macs or fewest-params.")
     ] = "widest-balanced",
@@ -148,8 +150,8 @@ def convert(
         net, family, rule, min_kernel=min_kernel, in_channels=in_channels, input_size=input_size,
         balance_tol=tol, fraction=fraction, block_bn=block_bn,
     )  # fmt: skip
+    path = save_model(result.model, target)  # before the table: a reader that stops early (| head) costs no file
     print_convert(result, model, input_size)
-    path = save_model(result.model, target)
     typer.echo(f"wrote {path} ({SAVED.format(path=str(path))})", err=True)
 
 
@@ -213,7 +215,9 @@ Initialised from the trained weights: per input channel, the best rank-r approxi
 def decompose(
     model: Model,
     rank: Annotated[int, typer.Option("--rank", "-r", help="Depth multiplier r (kept singular triplets per channel).")],
-    out: Annotated[Path, typer.Option("--out", help="Where to save the decomposed model (torch.save).")],
+    out: Annotated[  # text, not Path: keeps a trailing slash (``--out DIR/`` writes into DIR)
+        str, typer.Option("--out", help="Where to save the decomposed model (torch.save); DIR/ writes into DIR.")
+    ],
     calib: Annotated[
         Path | None, typer.Option("--calib", help=".npz with calibration images x (or x_train), NCHW.")
     ] = None,
@@ -242,8 +246,8 @@ def decompose(
     result = run_decompose(
         net, rank, data, refine=refine, in_channels=in_channels, input_size=input_size, sweeps=sweeps
     )
+    path = save_model(result.model, target)  # before the table: a reader that stops early (| head) costs no file
     print_decompose(result, model, calib)
-    path = save_model(result.model, target)
     typer.echo(f"wrote {path} ({SAVED.format(path=str(path))})", err=True)
 
 

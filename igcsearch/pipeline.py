@@ -34,7 +34,7 @@ from .measure import (
 )
 from .report import CONVENTION, atomic_open, clean_stale_tmp, md_header, select, to_frame, write
 from .space import ROW_FIELDS, Chunk, chunks, sort_rows, take
-from .spec import SORT_ROW_FIELDS, Spec
+from .spec import SORT_ROW_FIELDS, Spec, check_name
 from .store import NON_FINITE, plain_json
 
 MEASURED_FIELDS = (
@@ -93,28 +93,12 @@ OUT_FILE_SUFFIXES = (".csv", ".md", ".markdown", ".json", ".sqlite", ".db", ".tx
 
 def default_out(spec: Spec) -> Path:
     """./igcsearch-results/<preset or spec name>/: the name must be a plain file name, never a path."""
-    name = spec.name
-    if not isinstance(name, str) or not is_plain_name(name):
-        raise SpecError(
-            f"spec name {name!r} cannot name the results directory: use a plain name (letters, digits, '-', '_', '.'; "
-            "no '/', '\\', '..', NUL or empty name), or pass --out"
-        )
+    name = check_name(spec.name, "spec name")
     root = RESULTS_ROOT.resolve()
     out = (RESULTS_ROOT / name).resolve()
     if out.parent != root:  # e.g. a symlink: the default directory stays inside ./igcsearch-results/
         raise SpecError(f"spec name {name!r} resolves outside ./{RESULTS_ROOT}/; pass --out")
     return RESULTS_ROOT / name
-
-
-def is_plain_name(name: str) -> bool:
-    """A single, ordinary path component: not empty, '.', '..', hidden-dot-only, nor holding a separator or NUL."""
-    return (
-        bool(name.strip())
-        and name not in (".", "..")
-        and not any(c in name for c in ("/", "\\", "\0"))
-        and not any(ord(c) < 32 for c in name)
-        and len(name.encode("utf-8", "surrogateescape")) <= 200
-    )
 
 
 def check_out(out: Path | str) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -174,7 +175,8 @@ def check_name(value: Any, what: str = "name") -> str:
     """A name that becomes a file or directory name: one plain path component, never a path.
 
     Refused: empty, ``.``/``..`` or any name starting with ``.``, path separators (``/``,
-    ``\\``), NUL and other control characters, absolute paths, more than 255 bytes.
+    ``\\``), NUL and other control or invisible formatting characters (bidi overrides), leading or
+    trailing spaces, absolute paths, more than 255 bytes.
     """
     if not isinstance(value, str):
         raise SpecError(f"{what} must be a string, got {type(value).__name__} {value!r}")
@@ -186,8 +188,12 @@ def check_name(value: Any, what: str = "name") -> str:
         problem = "is a path"
     elif value.startswith("."):
         problem = "starts with '.'"
-    elif any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        problem = "contains a control character"
+    elif any(unicodedata.category(ch) == "Cc" for ch in value):
+        problem = "contains a control character"  # NUL, newlines, escapes
+    elif any(unicodedata.category(ch) in ("Cf", "Cs") for ch in value):
+        problem = "contains an invisible formatting character"  # bidi overrides, zero-width marks
+    elif value != value.strip():
+        problem = "starts or ends with a space"
     elif len(value.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
         problem = f"is longer than {MAX_NAME_BYTES} bytes"
     if problem:
@@ -336,6 +342,9 @@ def load_preset(name_or_path: str, *, extra_keys: tuple[str, ...] = ()) -> dict[
             raise PresetError(f"preset {str(path)!r}: {exc}") from None
     else:  # the file's stem, when it is a plain name itself
         data["name"] = path.stem if _plain(path.stem) else "custom"
+    for key in PRESET_PATH_KEYS:
+        if key in data:
+            _check_preset_path(path, key, data[key])
     if "network" in data and "network" not in extra_keys:
         raise PresetError(f"preset {name_or_path!r} is a network preset: run igcsearch search --preset {name_or_path}")
     unknown = sorted(set(data) - set(SPEC_KEYS) - set(extra_keys))
@@ -344,6 +353,24 @@ def load_preset(name_or_path: str, *, extra_keys: tuple[str, ...] = ()) -> dict[
             f"preset {str(path)!r}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(SPEC_KEYS + list(extra_keys))}"
         )
     return data
+
+
+PRESET_PATH_KEYS = ("store",)  # preset keys that name files: kept inside the working directory
+
+
+def _check_preset_path(preset: Path, key: str, value: Any) -> None:
+    """A path in a preset stays inside the working directory: relative, no ``..``, no NUL.
+
+    A preset may come from someone else; only the command line (``--store PATH``) names a place
+    outside the directory igcsearch runs in.
+    """
+    text = value if isinstance(value, str) else ""
+    parts = Path(text).parts
+    if not text.strip() or "\0" in text or Path(text).is_absolute() or ".." in parts or text.startswith("~"):
+        raise PresetError(
+            f"preset {str(preset)!r}: {key} = {value!r} must be a relative path inside the working directory "
+            f"(no '..', not absolute); give --{key} PATH on the command line for another place"
+        )
 
 
 def _preset_path(name_or_path: str) -> Path:

@@ -185,6 +185,12 @@ CASES = cases_by_id([
     Case("decompose-out-trailing-slash", "validation",
          ("decompose", "usermod:small", "--rank", "1", "--input-size", "8", "--out", "dir/"), 0,
          setup=factory(FACTORY), allowed=("dir", "dir/usermod_small-r1.pt", *PYC)),
+    Case("convert-out-trailing-slash", "validation",
+         ("convert", "usermod:small", "--family", "igc1", "--input-size", "8", "--out", "a/b/"), 0,
+         setup=factory(FACTORY), allowed=("a", "a/b", "a/b/usermod_small-igc1.pt", *PYC)),
+    Case("decompose-out-existing-directory-with-slash", "validation",
+         ("decompose", "usermod:small", "--rank", "1", "--input-size", "8", "--out", "d/"), 0,
+         setup=lambda w: (factory(FACTORY)(w), (w / "d").mkdir()), allowed=("d/usermod_small-r1.pt", *PYC)),
     Case("decompose-sweeps-negative", "validation",
          ("decompose", "usermod:small", "--rank", "1", "--sweeps", "-1", "--out", "x.pt"), 1,
          r"--sweeps must be >= 0, got -1", setup=factory(FACTORY)),
@@ -223,6 +229,31 @@ def test_corpus(case: Case, tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- cases that need more than one command
+
+
+@pytest.mark.parametrize(
+    ("name", "written"),
+    [("decompose-out-trailing-slash", "dir/usermod_small-r1.pt"), ("convert-out-trailing-slash", "a/b/usermod_small-igc1.pt"),
+     ("decompose-out-existing-directory-with-slash", "d/usermod_small-r1.pt")],
+)  # fmt: skip
+def test_out_with_a_trailing_slash_writes_into_the_directory(name: str, written: str, tmp_path: Path) -> None:
+    out = check(CASES[name], tmp_path)
+    assert (out.work / written).is_file()
+    assert (out.work / written).parent.is_dir()
+
+
+def test_reader_that_stops_early_costs_no_model_file(tmp_path: Path) -> None:
+    """`convert ... --out new.pt | head -1`: the model is saved before the table is printed."""
+    import subprocess
+    import sys
+
+    factory(FACTORY)(tmp_path)
+    cmd = f"{sys.executable} -m igcsearch convert usermod:small --family igc1 --input-size 8 --out new.pt | head -1"
+    proc = subprocess.run(["bash", "-c", f"set -o pipefail; {cmd}"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert torch.load(tmp_path / "new.pt", weights_only=False)[0].in_channels == 3
 
 
 def test_trusted_pickle_prints_the_warning(tmp_path: Path) -> None:
