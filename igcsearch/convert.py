@@ -44,6 +44,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .config import MAX_CHANNELS, MAX_KERNEL
 from .errors import IgcSearchError
 from .report import file_mode
 
@@ -441,13 +442,24 @@ def save_model(model: Any, path: str | Path) -> Path:
     except OSError as exc:
         raise IgcSearchError(f"cannot write {str(path)!r}: {exc.strerror or _first_line(exc)}") from None
     except RuntimeError as exc:  # torch's zip writer reports a full disk as a RuntimeError
-        raise IgcSearchError(f"cannot write {str(path)!r}: {_first_line(exc)}") from None
+        raise IgcSearchError(f"cannot write {str(path)!r}: {_full_disk(path.parent) or _first_line(exc)}") from None
     except (pickle.PicklingError, AttributeError, TypeError) as exc:
         raise IgcSearchError(f"cannot save the model to {str(path)!r}: {_first_line(exc)}") from None
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def _full_disk(directory: Path) -> str:
+    """'the disk is full (N bytes free)' when the directory's file system has (almost) no room left, else ''."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        return ""
+    return f"the disk is full ({free:,} bytes free)" if free < (1 << 20) else ""
 
 
 # ---------------------------------------------------------------- probing a model
@@ -626,6 +638,10 @@ def ineligible(site: ConvSite, min_kernel: int) -> str | None:
         return f"even kernel {kh}: blocks pad k//2 and need an odd k"
     if kh < min_kernel:
         return f"kernel {kh} < --min-kernel {min_kernel}"
+    if kh > MAX_KERNEL:
+        return f"kernel {kh} > {MAX_KERNEL}, the largest a block config takes"
+    if max(conv.in_channels, conv.out_channels) > MAX_CHANNELS:
+        return f"more than {MAX_CHANNELS:,} channels, the most a block config takes"
     if conv.dilation != (1, 1):
         return f"dilation {conv.dilation}: blocks use dilation 1"
     if conv.padding_mode != "zeros":

@@ -175,7 +175,7 @@ class Store:
                 self.migrate()
         except sqlite3.Error as exc:
             self._drop()
-            raise self.error(exc, "cannot open results store") from None
+            raise self.error(exc) from None  # "results store X is damaged (…)"
         except OSError as exc:
             self._drop()
             raise IgcSearchError(f"cannot open results store {str(self.path)!r}: {exc.strerror or exc}") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +255,34 @@ def test_reader_that_stops_early_costs_no_model_file(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert torch.load(tmp_path / "new.pt", weights_only=False)[0].in_channels == 3
+
+
+def test_layers_beyond_the_config_limits_are_kept_not_fatal() -> None:
+    """A k=33 conv (configs stop at k=31) is listed as not replaced, with its reason; the rest converts."""
+    from igcsearch.convert import convert
+
+    net = nn.Sequential(nn.Conv2d(3, 8, 33, padding=16), nn.Conv2d(8, 16, 3, padding=1))
+    result = convert(net, "igc1", "fewest-params", input_size=8, balance_tol=math.inf)
+    assert dict(result.skipped) == {"0": "kernel 33 > 31, the largest a block config takes"}
+    assert isinstance(result.model[0], nn.Conv2d) and result.model[0].kernel_size == (33, 33)
+    assert [c.name for c in result.changes] == ["1"]
+
+
+def test_full_disk_message_says_the_disk_is_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+    from collections import namedtuple
+
+    from igcsearch.convert import save_model
+
+    def fail(*a: Any, **k: Any) -> None:
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(torch, "save", fail)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(100, 100, 0))
+    with pytest.raises(IgcSearchError, match=r"cannot write '.*m\.pt': the disk is full \(0 bytes free\)"):
+        save_model(nn.ReLU(), tmp_path / "m.pt")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_trusted_pickle_prints_the_warning(tmp_path: Path) -> None:
