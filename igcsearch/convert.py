@@ -198,8 +198,6 @@ def _load_module_file(path: Path, trust_pickle: bool, warn: Callable[[str], None
     """A module from a non-TorchScript file: safe contents are refused with a hint, pickles need trust."""
     import pickle
 
-    from torch import nn
-
     try:
         obj = safe_load(path)
     except pickle.UnpicklingError:
@@ -210,19 +208,11 @@ def _load_module_file(path: Path, trust_pickle: bool, warn: Callable[[str], None
         if warn is not None:
             warn(PICKLE_WARNING)
         return _unpickle(path)
-    if isinstance(obj, nn.Module):  # not reached with weights_only=True; kept for clarity
-        return obj
-    if isinstance(obj, dict):
-        raise IgcSearchError(
-            f"{str(path)!r} holds a state_dict (or checkpoint), not a module: give the architecture as "
-            "package.module:factory and this file as --weights"
-        )
-    raise IgcSearchError(f"{str(path)!r} holds a {type(obj).__name__}, not a torch.nn.Module")
+    return _module_of(obj, path)
 
 
 def _unpickle(path: Path) -> Any:
     import torch
-    from torch import nn
 
     cwd = os.getcwd()
     sys.path.insert(0, cwd)  # the model's classes usually live beside the user's scripts
@@ -238,6 +228,13 @@ def _unpickle(path: Path) -> Any:
     finally:
         if cwd in sys.path:
             sys.path.remove(cwd)
+    return _module_of(obj, path)
+
+
+def _module_of(obj: Any, path: Path) -> Any:
+    """The loaded object when it is an nn.Module; a state dict or anything else is one clear error."""
+    from torch import nn
+
     if isinstance(obj, nn.Module):
         return obj
     if isinstance(obj, dict):
