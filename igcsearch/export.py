@@ -91,7 +91,6 @@ def export_configs(
     if not results_dir.is_dir():
         raise IgcSearchError(f"results directory {str(results_dir)!r} does not exist")
     where = str(results_dir / "results.json")
-    check_results_file(results_dir / "results.json")
     try:
         frame = load_results(results_dir)
     except IgcSearchError:
@@ -131,21 +130,6 @@ def export_configs(
     except OSError as exc:
         raise IgcSearchError(f"cannot write configs to {str(out)!r}: {exc.strerror}") from None
     return written
-
-
-def check_results_file(path: Path) -> None:
-    """A results.json must be a JSON list of row objects; anything else is one IgcSearchError."""
-    if path.is_dir():
-        raise IgcSearchError(f"{str(path)!r} is a directory, not a results file")
-    if not path.is_file():
-        return  # load_results names the missing file
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise IgcSearchError(f"cannot read {str(path)!r} as JSON: {type(exc).__name__}: {exc}") from None
-    if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
-        got = type(data).__name__ if not isinstance(data, list) else "a list with non-object items"
-        raise IgcSearchError(f"{str(path)!r} must be a JSON list of row objects, got {got}")
 
 
 def safe_file_name(key: Any, where: str) -> str:
