@@ -604,6 +604,13 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
+        import pickle
+
+        if isinstance(exc, pickle.UnpicklingError):  # torch's text would suggest weights_only=False: never here
+            raise IgcSearchError(
+                f"cannot read checkpoint {str(path)!r}: it is damaged or not a checkpoint written by igcsearch train "
+                "(it holds more than tensors and plain values); start again with another --out"
+            ) from None
         raise IgcSearchError(f"cannot read checkpoint {str(path)!r}: {_why(exc)}") from None
     if not isinstance(state, dict):
         raise IgcSearchError(f"checkpoint {str(path)!r} holds a {type(state).__name__}, not an igcsearch checkpoint")

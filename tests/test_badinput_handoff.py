@@ -134,6 +134,12 @@ CASES = cases_by_id([
          r"checkpoint 'run/checkpoint.pt' holds a list, not an igcsearch checkpoint", setup=checkpoint([1, 2])),
     Case("resume-checkpoint-missing-keys", "integrity", ("train", "igc1-L4M2-c8k3", *TRAIN, "--resume", "--out",
          "run"), 1, r"is not an igcsearch train checkpoint: missing epoch, options", setup=checkpoint({"model": {}})),
+    Case("resume-checkpoint-a-pickle", "security", ("train", "igc1-L4M2-c8k3", *TRAIN, "--resume", "--out", "run"), 1,
+         r"cannot read checkpoint 'run/checkpoint.pt': it is damaged or not a checkpoint written by igcsearch train",
+         setup=checkpoint({"model": Evil()})),
+    Case("resume-checkpoint-garbage", "integrity", ("train", "igc1-L4M2-c8k3", *TRAIN, "--resume", "--out", "run"), 1,
+         r"it is damaged or not a checkpoint written by igcsearch train",
+         setup=lambda w: (toy(w), (w / "run").mkdir(), (w / "run" / "checkpoint.pt").write_bytes(bytes(range(256)) * 8))),
     Case("resume-checkpoint-a-tensor", "integrity", ("train", "igc1-L4M2-c8k3", *TRAIN, "--resume", "--out", "run"),
          1, r"holds a Tensor, not an igcsearch checkpoint", setup=checkpoint(torch.zeros(3))),
     # ---- resources: sizes refused before allocating, never clamped
