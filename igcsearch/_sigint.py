@@ -43,7 +43,4 @@ def run_as_module() -> bool:
 
 def run_as_script() -> bool:
     """This process is the ``igcsearch`` console script (its file is the program, before any import)."""
-    name = os.path.basename(sys.argv[0] if sys.argv else "")
-    return (
-        name in ("igcsearch", "igcsearch.exe", "igcsearch-script.py") and "-c" not in getattr(sys, "orig_argv", [])[1:2]
-    )
+    return os.path.basename(sys.argv[0] if sys.argv else "") in SCRIPT_NAMES

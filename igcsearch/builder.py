@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import BlockConfig, from_dict, parse_key
-from .errors import ConfigError
+from .errors import ConfigError, is_allocation_error, physical_memory
 
 
 def resolve(spec: Any) -> BlockConfig:
@@ -191,12 +191,7 @@ MAX_PARAMS = 1 << 31
 
 def param_limit() -> tuple[int, str]:
     """(largest parameter count allowed, why): 2^31, or fewer when float32 weights exceed the RAM."""
-    import os
-
-    try:
-        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        ram = 0
+    ram = physical_memory()
     if 0 < ram // 4 < MAX_PARAMS:
         return ram // 4, f"{ram / 2**30:.1f} GiB of memory on this machine as float32"
     return MAX_PARAMS, "the limit of 2^31 = 2,147,483,648 parameters (8 GiB as float32)"
@@ -215,13 +210,10 @@ def check_size(cfg: BlockConfig) -> int:
 
 
 def check_network_size(net: Any) -> int:
-    """The analytic parameter count of a network config, after its depth; ConfigError if too large to build."""
-    from .networks.zoo import MAX_DEPTH
+    """The analytic parameter count of a network config; ConfigError if too large to build.
 
-    if net.depth > MAX_DEPTH:
-        raise ConfigError(
-            f"{net.key}: depth {net.depth:,} is too deep to build; must be at most {MAX_DEPTH:,} weight layers"
-        )
+    (Its depth is bounded where the network is named: ``networks.zoo.get_network``.)
+    """
     params = int(net.cost()[0])
     refuse_params(net.key, params)
     return params
@@ -243,8 +235,8 @@ def allocating(what: str) -> Iterator[None]:
     try:
         yield
     except (MemoryError, RuntimeError) as exc:
-        text = str(exc)
-        if not (isinstance(exc, MemoryError) or "allocate" in text or "out of memory" in text):
+        if not is_allocation_error(exc):
             raise
+        text = str(exc)
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise ConfigError(f"out of memory building {what}: {first}") from None

@@ -7,26 +7,26 @@ usage errors get typer's panel and exit code 2. Heavy imports happen inside comm
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
+import re
+import signal
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
+import typer
+
+from . import __version__
 from ._sigint import early_interrupt as _early_interrupt
 from ._sigint import install as _install_early_interrupt
+from .errors import IgcSearchError, is_allocation_error
 
-_IMPORT_HANDLER = _install_early_interrupt()  # as early as possible: this module's imports take ~0.1 s
-
-import errno  # noqa: E402
-import functools  # noqa: E402
-import re  # noqa: E402
-import signal  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Annotated, Any, TypeVar  # noqa: E402
-
-import typer  # noqa: E402
-
-from . import __version__  # noqa: E402
-from .errors import IgcSearchError  # noqa: E402
+# Ctrl-C while the command line starts: the package's __init__ installs the early handler
+# (igcsearch/_sigint.py) for the console script and `python -m igcsearch`; app() keeps it
+# until a command starts (handles_errors), and never installs it for a program that imports us.
 
 
 class _App(typer.Typer):
@@ -116,7 +116,7 @@ def handles_errors(fn: F) -> F:
             _flush_stdout()
             return result
         except (typer.Exit, typer.Abort, _ClickException):  # typer's own exits and usage errors (exit 2)
-            _flush_stdout_quietly()
+            _flush_at_exit()
             raise
         except SystemExit as exc:
             if _rich_broken_pipe(exc):
@@ -133,7 +133,7 @@ def handles_errors(fn: F) -> F:
         except OSError as exc:
             raise _fail(_os_message(exc)) from None
         except RuntimeError as exc:
-            if not _is_oom(exc):
+            if not is_allocation_error(exc):
                 raise _internal(exc) from None
             raise _fail(_oom_message(exc)) from None
         except Exception as exc:
@@ -162,16 +162,6 @@ def _check_stdout() -> None:
 def _flush_stdout() -> None:
     if sys.stdout is not None:
         sys.stdout.flush()
-
-
-def _flush_stdout_quietly() -> None:
-    """Flush before a typer.Exit; a write error here is reported like any other."""
-    try:
-        _flush_stdout()
-    except BrokenPipeError:
-        raise _reader_gone() from None
-    except OSError as exc:
-        raise _fail(_os_message(exc)) from None
 
 
 def _discard_stdout() -> None:
@@ -209,12 +199,7 @@ def _os_message(exc: OSError) -> str:
 
 
 _WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EBADF, errno.EFBIG)
-_OOM_TEXT = re.compile(r"can't allocate memory|not enough memory|out of memory|OutOfMemory", re.IGNORECASE)
 _OOM_BYTES = re.compile(r"allocate (\d+) bytes|Tried to allocate ([\d.]+ [KMGT]?i?B)")
-
-
-def _is_oom(exc: BaseException) -> bool:
-    return type(exc).__name__ == "OutOfMemoryError" or bool(_OOM_TEXT.search(str(exc)))
 
 
 def _oom_message(exc: BaseException) -> str:
@@ -518,18 +503,3 @@ def show(
 
 # Commands defined in their own modules register themselves on `app` when imported.
 from . import cli_networks, cli_runs, cli_training  # noqa: E402, F401
-
-
-def _started_as_cli() -> bool:
-    """This process is the ``igcsearch`` console script or ``python -m igcsearch``."""
-    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
-    return argv0.name in ("igcsearch", "igcsearch.exe") or (argv0.name, argv0.parent.name) == (
-        "__main__.py",
-        "igcsearch",
-    )
-
-
-# The CLI keeps the early handler until a command starts (no gap before app() runs); a program
-# that merely imports this module gets its Ctrl-C back as it was.
-if _IMPORT_HANDLER is not None and not _started_as_cli() and signal.getsignal(signal.SIGINT) is _early_interrupt:
-    signal.signal(signal.SIGINT, _IMPORT_HANDLER)  # type: ignore[arg-type]

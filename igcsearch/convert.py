@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from .config import MAX_CHANNELS, MAX_KERNEL
-from .errors import IgcSearchError
+from .errors import IgcSearchError, is_allocation_error
 from .report import file_mode
 
 RULES = {
@@ -299,17 +299,6 @@ def too_large(what: str) -> Iterator[None]:
         if not is_allocation_error(exc):
             raise
         raise IgcSearchError(f"out of memory: {what} is too large for this machine ({_first_line(exc)})") from None
-
-
-def is_allocation_error(exc: BaseException) -> bool:
-    """A failed allocation: MemoryError, torch.OutOfMemoryError or a CPU allocator's RuntimeError."""
-    if isinstance(exc, MemoryError):
-        return True
-    text = str(exc)
-    return isinstance(exc, RuntimeError) and (
-        type(exc).__name__ == "OutOfMemoryError"
-        or any(w in text for w in ("can't allocate", "out of memory", "not enough memory", "Cannot allocate"))
-    )
 
 
 def load_weights(model: Any, weights: str | Path) -> None:

@@ -17,3 +17,23 @@ class SpecError(IgcSearchError, ValueError):
 
 class PresetError(SpecError):
     """A preset is missing, malformed or has unknown keys."""
+
+
+_ALLOCATION_TEXT = ("can't allocate", "cannot allocate", "not enough memory", "out of memory", "tried to allocate")
+
+
+def is_allocation_error(exc: BaseException) -> bool:
+    """A failed allocation: MemoryError, torch.OutOfMemoryError or an allocator's RuntimeError."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(exc, RuntimeError) and any(w in str(exc).lower() for w in _ALLOCATION_TEXT)
+
+
+def physical_memory() -> int:
+    """Bytes of physical memory on this machine (0 when the system does not say)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0

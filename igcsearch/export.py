@@ -134,14 +134,10 @@ def export_configs(
 
 def safe_file_name(key: Any, where: str) -> str:
     """A row key that becomes a file name: a plain name, never a path (no separators, '..', NUL or empty)."""
+    from .spec import is_plain_name
+
     text = str(key)
-    if (
-        not isinstance(key, str)
-        or not text
-        or text in (".", "..")
-        or any(c in text for c in ("/", "\\", "\0"))
-        or text.startswith(".")
-    ):
+    if not isinstance(key, str) or not is_plain_name(key):
         raise IgcSearchError(f"{where}: row key {text!r} cannot be a file name (a key is a name, never a path)")
     return text
 

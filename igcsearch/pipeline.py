@@ -19,7 +19,7 @@ import numpy as np
 
 from . import __version__
 from .config import parse_key
-from .errors import SpecError
+from .errors import SpecError, physical_memory
 from .measure import (
     MeasureOptions,
     check_device,
@@ -283,9 +283,8 @@ def check_memory(rows: Chunk, opts: MeasureOptions) -> None:
     """Refuse, before anything is built, a candidate whose input and activations outgrow this machine's memory."""
     if opts.device != "cpu":
         return  # a GPU out-of-memory is that candidate's error
-    try:
-        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
+    limit = physical_memory()
+    if not limit:
         return
     size = DTYPE_BYTES.get(opts.dtype, 4)
     sizes = rows["input_size"].astype(np.int64)
@@ -732,16 +731,15 @@ def load_results(path: Path | str) -> Any:
     """DataFrame of a run: a results directory (its results.json) or a store file (every run's rows)."""
     import pandas as pd
 
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"load_results(path): path must be a str or Path, got {type(path).__name__}")
     path = Path(path)
     if path.is_dir():
         path = path / "results.json"
     if not path.exists():
         raise SpecError(f"no results at {str(path)!r}")
     if path.suffix == ".json":
-        check_results_json(path)
-        return pd.read_json(path, orient="records", dtype=False)
+        import io
+
+        return pd.read_json(io.StringIO(read_results_json(path)), orient="records", dtype=False)
     from .store import Store
 
     with Store(path, readonly=True) as store:
@@ -754,10 +752,11 @@ def load_results(path: Path | str) -> Any:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def check_results_json(path: Path) -> list[dict[str, Any]]:
-    """The rows of a results.json: a JSON list of row objects (each with a string ``key``), else SpecError."""
+def read_results_json(path: Path) -> str:
+    """The text of a results.json, checked: a JSON list of row objects (each with a string ``key``), else SpecError."""
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        rows = json.loads(text)
     except OSError as exc:
         raise SpecError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
@@ -768,4 +767,4 @@ def check_results_json(path: Path) -> list[dict[str, Any]]:
         raise SpecError(
             f"{str(path)!r} is not a list of row objects with a 'key': not a results.json written by igcsearch"
         )
-    return rows
+    return text

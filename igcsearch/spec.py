@@ -201,7 +201,8 @@ def check_name(value: Any, what: str = "name") -> str:
     return value
 
 
-def _plain(name: str) -> bool:
+def is_plain_name(name: str) -> bool:
+    """Whether ``name`` passes :func:`check_name`."""
     try:
         check_name(name)
     except SpecError:
@@ -341,7 +342,7 @@ def load_preset(name_or_path: str, *, extra_keys: tuple[str, ...] = ()) -> dict[
         except SpecError as exc:
             raise PresetError(f"preset {str(path)!r}: {exc}") from None
     else:  # the file's stem, when it is a plain name itself
-        data["name"] = path.stem if _plain(path.stem) else "custom"
+        data["name"] = path.stem if is_plain_name(path.stem) else "custom"
     for key in PRESET_PATH_KEYS:
         if key in data:
             _check_preset_path(path, key, data[key])

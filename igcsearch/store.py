@@ -175,7 +175,7 @@ class Store:
                 self.migrate()
         except sqlite3.Error as exc:
             self._drop()
-            raise self.error(exc) from None  # "results store X is damaged (…)"
+            raise self.error(exc) from None
         except OSError as exc:
             self._drop()
             raise IgcSearchError(f"cannot open results store {str(self.path)!r}: {exc.strerror or exc}") from None
@@ -201,9 +201,9 @@ class Store:
                 self.db.close()
             self.db = None
 
-    def error(self, exc: BaseException, what: str = "results store") -> IgcSearchError:
-        """An IgcSearchError for an SQLite failure on this file."""
-        return IgcSearchError(f"{what} {str(self.path)!r} {describe_error(exc)}".replace("store store", "store"))
+    def error(self, exc: BaseException) -> IgcSearchError:
+        """An IgcSearchError for an SQLite failure on this file: ``results store X is damaged (…)``."""
+        return IgcSearchError(f"results store {str(self.path)!r} {describe_error(exc)}")
 
     def __enter__(self) -> Store:
         return self

@@ -588,10 +588,9 @@ def _save_checkpoint(
 
 
 def _why(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
+    from .convert import _first_line
+
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
 
 
 CHECKPOINT_KEYS = ("epoch", "options", "model", "optimizer", "scheduler", "generator", "torch_rng", "metrics")
