@@ -46,17 +46,17 @@ def check_record(record: dict[str, Any], where: str) -> dict[str, Any]:
     ``schema_version`` must be present and be the one this igcsearch writes; ``key`` and
     ``family``, where given, must be the config's own canonical key and family.
     """
-    from .pipeline import SCHEMA_VERSION
+    from .record import RECORD_SCHEMA_VERSION
 
     if "schema_version" not in record:
         raise ConfigError(
-            f'{where}: no schema_version (an `igcsearch export` record holds "schema_version": {SCHEMA_VERSION}); '
+            f'{where}: no schema_version (an `igcsearch export` record holds "schema_version": {RECORD_SCHEMA_VERSION}); '
             "re-export it with this version"
         )
     version = record["schema_version"]
-    if type(version) is not int or version != SCHEMA_VERSION:
+    if type(version) is not int or version != RECORD_SCHEMA_VERSION:
         raise ConfigError(
-            f"{where}: schema_version {version!r} is not supported (this igcsearch reads {SCHEMA_VERSION}); "
+            f"{where}: schema_version {version!r} is not supported (this igcsearch reads {RECORD_SCHEMA_VERSION}); "
             "re-export it with this version"
         )
     config = record["config"]
@@ -160,7 +160,7 @@ def build(spec: Any, **opts: Any) -> Any:
 
     net = network_key(spec)
     if net is not None:
-        from .pipeline import NETWORK_PREFIX
+        from .config import NETWORK_PREFIX
 
         if not net.startswith(NETWORK_PREFIX):
             raise ConfigError(f"network_key {net!r} must start with {NETWORK_PREFIX!r}")

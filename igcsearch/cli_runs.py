@@ -53,7 +53,7 @@ def runs_list(store: StorePath = DEFAULT_STORE) -> None:
 
 def run_cells(run: dict) -> list[str]:
     """The `runs list` cells of one run: its spec line (Spec.describe) and environment."""
-    from .pipeline import spec_from_dict
+    from .spec import spec_from_dict
 
     env = run["env"]
     started = time.strftime("%Y-%m-%d %H:%M", time.localtime(run["started"]))

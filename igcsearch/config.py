@@ -17,6 +17,7 @@ from .errors import ConfigError
 MAX_CHANNELS = 1 << 16  # C_in, C_out above this are refused everywhere (space, build, show, train, convert)
 MAX_KERNEL = 31  # k above this is refused everywhere
 MAX_STRIDE = MAX_KERNEL
+NETWORK_PREFIX = "net-"  # a whole network's key: net-<network>-<block key>[-stem…] (docs/networks.md)
 
 _GEOM = re.compile(r"^(?:c(?P<c>\d+)|i(?P<i>\d+)o(?P<o>\d+))k(?P<k>\d+)(?:s(?P<s>\d+))?$")
 

@@ -3,7 +3,7 @@
 A results directory (what ``igcsearch search`` writes: ``results.json``, ``configs/``,
 ``results.sqlite``) is read back, rows are selected (the top N in rank order, the Pareto
 rows, or given keys) and each is written as ``<out>/<key>.json`` in the record format of
-:func:`igcsearch.pipeline.export_record`: ``schema_version``, ``igcsearch_version``, ``key``,
+:func:`igcsearch.record.export_record`: ``schema_version``, ``igcsearch_version``, ``key``,
 ``family``, ``config`` (the knobs and geometry, or ``{"network_key": …}`` for a network
 row), ``input_size``, analytic ``counts`` and the ``spec`` the row came from.
 ``igcsearch.build(path)`` (or :func:`build_record` here) turns a record back into a module.
@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, IgcSearchError
-from .pipeline import export_record, spec_from_dict
+from .record import export_record
+from .spec import spec_from_dict
 
 RECORD_FIELDS = ("key", "family", "input_size", "params", "macs", "acts")
 

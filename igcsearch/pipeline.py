@@ -17,8 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import __version__
-from .config import parse_key
+from .config import NETWORK_PREFIX, parse_key
 from .errors import SpecError, physical_memory
 from .measure import (
     MeasureOptions,
@@ -32,10 +31,10 @@ from .measure import (
     reraise_interrupt,
     threads,
 )
+from .record import RECORD_KEYS, config_of, export_record
 from .report import CONVENTION, atomic_open, clean_stale_tmp, md_header, select, to_frame, write
 from .space import ROW_FIELDS, Chunk, chunks, sort_rows, take
-from .spec import SORT_ROW_FIELDS, Spec, check_name
-from .store import NON_FINITE, plain_json
+from .spec import SORT_ROW_FIELDS, Spec, check_name, spec_from_dict, spec_to_dict
 
 MEASURED_FIELDS = (
     "params_measured", "macs_measured", "count_ok", "latency_ms", "latency_iqr_ms", "latency_min_ms",
@@ -45,7 +44,6 @@ ENV_FIELDS = ("device", "torch_version", "threads", "dtype", "memory_format", "b
 RESULT_FIELDS = (*ROW_FIELDS, *MEASURED_FIELDS, "error", *ENV_FIELDS)
 SEARCH_SORT_FIELDS = (*SORT_ROW_FIELDS, "latency_ms", "latency_min_ms", "peak_mem_bytes")
 MAX_CANDIDATES = 20_000
-SCHEMA_VERSION = 1
 
 
 class Progress(Protocol):
@@ -331,7 +329,7 @@ def _measure(
             if run_id is not None:
                 fams, counts = rows["family"], zip(rows["params"], rows["macs"], rows["acts"], strict=True)
                 store.add_candidates(run_id, [
-                    (k, s, str(f), json.dumps(_config_of(k)), int(p), int(m), int(a))
+                    (k, s, str(f), json.dumps(config_of(k)), int(p), int(m), int(a))
                     for k, s, f, (p, m, a) in zip(keys, sizes, fams, counts, strict=True)
                 ])  # fmt: skip
             if not fresh:
@@ -450,15 +448,6 @@ _COUNT_FIELDS = ("params_measured", "macs_measured", "count_ok", "peak_mem_bytes
 
 def _py(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
-
-
-NETWORK_PREFIX = "net-"
-
-
-def _config_of(key: str) -> dict[str, Any]:
-    if key.startswith(NETWORK_PREFIX):
-        return {"network_key": key}
-    return parse_key(key).to_dict()
 
 
 def build_key(key: str, build_opts: dict[str, Any]) -> tuple[Any, int]:
@@ -580,9 +569,6 @@ def _write_tables(result: SearchResult, spec: Spec, opts: MeasureOptions, out: P
     return files
 
 
-RECORD_FIELDS = ("schema_version", "igcsearch_version", "key", "config", "spec")
-
-
 def remove_stale_configs(configs: Path, keys: set[str]) -> None:
     """Delete the ``<key>.json`` records of rows this run does not have: only files igcsearch wrote.
 
@@ -598,7 +584,7 @@ def remove_stale_configs(configs: Path, keys: set[str]) -> None:
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if isinstance(record, dict) and all(f in record for f in RECORD_FIELDS) and record["key"] == path.stem:
+        if isinstance(record, dict) and all(f in record for f in RECORD_KEYS) and record["key"] == path.stem:
             path.unlink(missing_ok=True)
 
 
@@ -647,21 +633,6 @@ def result_fields(spec: Spec) -> tuple[str, ...]:
     return RESULT_FIELDS
 
 
-def export_record(key: str, rows: Chunk, spec: Spec) -> dict[str, Any]:
-    """The JSON config a training script loads with ``igcsearch.build(path)``."""
-    i = int(np.flatnonzero(rows["key"] == key)[0])
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "igcsearch_version": __version__,
-        "key": key,
-        "family": str(rows["family"][i]),
-        "config": _config_of(key),
-        "input_size": int(rows["input_size"][i]),
-        "counts": {name: int(rows[name][i]) for name in ("params", "macs", "acts")},
-        "spec": plain_json(spec_to_dict(spec)),
-    }
-
-
 def describe(opts: MeasureOptions, backend: str = "local") -> str:
     """One line on how latency (and peak memory) was measured, locally or on Ray."""
     memory = (
@@ -684,25 +655,6 @@ def describe(opts: MeasureOptions, backend: str = "local") -> str:
 
 
 # ---------------------------------------------------------------- rebuilding from the store
-
-
-def spec_to_dict(spec: Spec) -> dict[str, Any]:
-    """A Spec's fields as a JSON-able dict (tuples as lists; without the measurement options)."""
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(spec).items() if k != "extra"}
-
-
-def spec_from_dict(data: dict[str, Any]) -> Spec:
-    """The Spec stored with a run or an export record ("inf" strings back to infinities)."""
-    fields = {f.name for f in dataclasses.fields(Spec)} - {"extra"}
-    numbers = {f.name for f in dataclasses.fields(Spec) if "float" in str(f.type)}
-    extra = {"network": data["network"]} if data.get("network") else {}
-
-    def value(k: str, v: Any) -> Any:
-        if isinstance(v, list):
-            return tuple(v)
-        return NON_FINITE.get(v, v) if k in numbers and isinstance(v, str) else v
-
-    return Spec(**{k: value(k, v) for k, v in data.items() if k in fields}, extra=extra)
 
 
 def report_run(store_path: Path, run_id: int, out: Path | None, plot: bool = False) -> SearchResult:

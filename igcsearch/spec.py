@@ -14,7 +14,7 @@ from typing import Any
 
 from .config import MAX_CHANNELS, MAX_KERNEL, MAX_STRIDE
 from .errors import PresetError, SpecError
-from .units import MAX_VALUES, parse_int_list, parse_si
+from .units import MAX_VALUES, NON_FINITE, parse_int_list, parse_si
 
 MAX_INPUT_SIZE = 4096  # H = W of a block's input: 4096² activations per channel is already 64 MiB
 MAX_NAME_BYTES = 255  # a name becomes a directory name: one path component on every file system
@@ -305,6 +305,28 @@ def _check_consistency(spec: Spec, sort_fields: tuple[str, ...] | None) -> None:
             raise SpecError("--widest with --budget conv needs exactly one -c value (the conv being replaced)")
     elif spec.budget == "conv" and not spec.pairs() and not network:
         raise SpecError("--budget conv needs channels")
+
+
+# ---------------------------------------------------------------- serialisation
+
+
+def spec_to_dict(spec: Spec) -> dict[str, Any]:
+    """A Spec's fields as a JSON-able dict (tuples as lists; without the measurement options)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(spec).items() if k != "extra"}
+
+
+def spec_from_dict(data: dict[str, Any]) -> Spec:
+    """The Spec stored with a run or an export record ("inf" strings back to infinities)."""
+    fields = {f.name for f in dataclasses.fields(Spec)} - {"extra"}
+    numbers = {f.name for f in dataclasses.fields(Spec) if "float" in str(f.type)}
+    extra = {"network": data["network"]} if data.get("network") else {}
+
+    def value(k: str, v: Any) -> Any:
+        if isinstance(v, list):
+            return tuple(v)
+        return NON_FINITE.get(v, v) if k in numbers and isinstance(v, str) else v
+
+    return Spec(**{k: value(k, v) for k, v in data.items() if k in fields}, extra=extra)
 
 
 # ---------------------------------------------------------------- presets

@@ -26,7 +26,6 @@ import contextlib
 import functools
 import hashlib
 import json
-import math
 import os
 import sqlite3
 import time
@@ -35,8 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import IgcSearchError
+from .units import plain_json
 
-SCHEMA_VERSION = 2
+STORE_SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -70,20 +70,6 @@ CREATE TABLE IF NOT EXISTS samples (
 """
 
 MIGRATIONS = {1: _V1, 2: _V2}
-
-
-NON_FINITE = {"inf": math.inf, "-inf": -math.inf}
-
-
-def plain_json(data: Any) -> Any:
-    """``data`` with every infinity as the string ``"inf"``/``"-inf"`` (NaN as null): standard JSON."""
-    if isinstance(data, float) and not math.isfinite(data):
-        return None if data != data else ("inf" if data > 0 else "-inf")
-    if isinstance(data, dict):
-        return {k: plain_json(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [plain_json(v) for v in data]
-    return data
 
 
 def dumps(data: Any, **kw: Any) -> str:
@@ -254,9 +240,9 @@ class Store:
         if "meta" not in tables:
             raise IgcSearchError(f"{str(self.path)!r} {NOT_A_STORE} (no meta table with a schema_version)")
         version = self.version
-        if version > SCHEMA_VERSION:
+        if version > STORE_SCHEMA_VERSION:
             raise IgcSearchError(
-                f"results store {str(self.path)!r} has schema {version}, newer than this igcsearch ({SCHEMA_VERSION})"
+                f"results store {str(self.path)!r} has schema {version}, newer than this igcsearch ({STORE_SCHEMA_VERSION})"
             )
         if version < 1:
             raise IgcSearchError(f"{str(self.path)!r} {NOT_A_STORE} (no schema_version in its meta table)")
@@ -278,13 +264,13 @@ class Store:
             raise IgcSearchError(f"results store {str(self.path)!r} is damaged: {problems[0]}")
 
     def migrate(self) -> None:
-        """Bring the file to SCHEMA_VERSION, one version at a time, each in a transaction."""
+        """Bring the file to STORE_SCHEMA_VERSION, one version at a time, each in a transaction."""
         current = self.version
-        if current > SCHEMA_VERSION:
+        if current > STORE_SCHEMA_VERSION:
             raise IgcSearchError(
-                f"results store {str(self.path)!r} has schema {current}, newer than this igcsearch ({SCHEMA_VERSION})"
+                f"results store {str(self.path)!r} has schema {current}, newer than this igcsearch ({STORE_SCHEMA_VERSION})"
             )
-        for version in range(current + 1, SCHEMA_VERSION + 1):
+        for version in range(current + 1, STORE_SCHEMA_VERSION + 1):
             with self.db:
                 for statement in MIGRATIONS[version].strip().split(";"):
                     if statement.strip():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 from .errors import SpecError
 
@@ -128,3 +129,20 @@ def humanize(value: float) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.1f}{unit}"
     return f"{value:g}"
+
+
+# ---------------------------------------------------------------- JSON numbers
+
+
+NON_FINITE = {"inf": math.inf, "-inf": -math.inf}
+
+
+def plain_json(data: Any) -> Any:
+    """``data`` with every infinity as the string ``"inf"``/``"-inf"`` (NaN as null): standard JSON."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None if data != data else ("inf" if data > 0 else "-inf")
+    if isinstance(data, dict):
+        return {k: plain_json(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [plain_json(v) for v in data]
+    return data

@@ -66,7 +66,10 @@ SEARCH = {
     "search-network": ["search", "--preset", "igcv1-cifar-net", "--no-latency", "--format", "json", "--out", "OUT"],
 }  # fmt: skip
 CASES = {**SPACE, **REPRODUCE, **LISTS, **SHOW, **SEARCH}
-RECORDS = {"search-block": ("igc1-L16M2-c32k3", "lego-o2m8-c32k3"), "search-network": ("net-cifar-plain-20-igc1-L24M2-c48k3",)}
+RECORDS = {
+    "search-block": ("igc1-L16M2-c32k3", "lego-o2m8-c32k3"),
+    "search-network": ("net-cifar-plain-20-igc1-L24M2-c48k3",),
+}
 
 
 def run(argv: list[str], cwd: Path) -> str:
@@ -105,6 +108,8 @@ def test_golden_output(case: str, tmp_path: Path) -> None:
     expected = gzip.decompress(path.read_bytes()).decode("utf-8")
     if text != expected:
         got, want = text.splitlines(), expected.splitlines()
-        line = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+        line = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), min(len(got), len(want)))
         first = (got[line] if line < len(got) else "<end>")[:300], (want[line] if line < len(want) else "<end>")[:300]
-        raise AssertionError(f"{case}: output differs from {path.name} at line {line + 1}:\n got: {first[0]}\nwant: {first[1]}")
+        raise AssertionError(
+            f"{case}: output differs from {path.name} at line {line + 1}:\n got: {first[0]}\nwant: {first[1]}"
+        )

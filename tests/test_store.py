@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from igcsearch.store import _V1, SCHEMA_VERSION, Store
+from igcsearch.store import _V1, STORE_SCHEMA_VERSION, Store
 
 SEARCH = ["-c", "32", "--family", "lego", "--rounds", "2", "--min-time", "0.002", "--warmup", "1"]
 
@@ -128,7 +128,7 @@ def test_schema_migrates_from_version_1(tmp_path: Path) -> None:
     con.commit()
     con.close()
     with Store(path) as store:
-        assert store.version == SCHEMA_VERSION == 2
+        assert store.version == STORE_SCHEMA_VERSION == 2
         assert store.counts("s", "e")[("conv-c8k3", 32)]["params_measured"] == 592
         store.put_sample("conv-c8k3", 32, "s", "e", 0, 0.5)
         assert store.samples("s", "e") == {("conv-c8k3", 32): {0: 0.5}}

@@ -21,12 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from ..config import BlockConfig, parse_key
+from ..config import NETWORK_PREFIX, BlockConfig, parse_key
 from ..cost import totals
 from ..errors import ConfigError
 from .layers import Block, ConvBN, Head, MaxPool, Residual, walk
 
-NETWORK_PREFIX = "net-"
 ALL_FAMILIES = ("conv", "group", "dwsep", "igc1", "igc2", "igc3", "lego")
 RULES = ("M", "L")  # igc1 width rule: "M" doubles M per stage (L fixed), "L" doubles L (M fixed)
 
