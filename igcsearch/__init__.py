@@ -31,7 +31,7 @@ _API = {  # every name checks its arguments' types (TypeError naming the argumen
     "parse_key": ("igcsearch.api", "parse_key"),
     "from_dict": ("igcsearch.api", "from_dict"),
     "get_family": ("igcsearch.api", "get_family"),
-    "make_spec": ("igcsearch.spec", "make_spec"),
+    "make_spec": ("igcsearch.request", "make_spec"),
     "search": ("igcsearch.api", "search"),
     "load_results": ("igcsearch.api", "load_results"),
 }

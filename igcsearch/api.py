@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .report import select, to_frame
-from .space import chunks, widen
-from .spec import Spec, load_preset, make_spec
+from .request import make_request, make_spec
+from .space import widen
+from .spec import NETWORK_KEY, Spec, load_preset
+from .target import target_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,13 +44,13 @@ def spec_from(spec: Spec | None = None, preset: str | None = None, **options: An
         if preset or options:
             raise TypeError("give either spec= or preset=/options, not both")
         return spec
-    merged = load_preset(os.fspath(preset), extra_keys=("network",)) if preset else {}
+    merged = load_preset(os.fspath(preset), extra_keys=(NETWORK_KEY,)) if preset else {}
     merged.update(options)
-    if merged.get("network"):  # network-level search (``network="cifar-plain-20"``)
-        from .networks import apply_network_defaults
+    if merged.get(NETWORK_KEY) and merged.get("input_size") is None:  # network-level listing
+        from .networks import network_input_size
 
-        return make_spec(apply_network_defaults(merged), extra_keys=("network",))
-    return make_spec(merged)
+        merged["input_size"] = network_input_size(str(merged[NETWORK_KEY]))
+    return make_spec(merged, extra_keys=(NETWORK_KEY,) if merged.get(NETWORK_KEY) else ())
 
 
 def enumerate_space(spec: Spec | None = None, preset: str | None = None, **options: Any) -> pd.DataFrame:
@@ -59,15 +60,10 @@ def enumerate_space(spec: Spec | None = None, preset: str | None = None, **optio
     ``igcsearch space -c 64 --family igc1,igc2``; ``sort`` and ``top`` apply as on the CLI.
     """
     spec = spec_from(spec, preset, **options)
-    if spec.extra.get("network"):
-        from .networks import network_rows
-
-        source = lambda: network_rows(spec)  # noqa: E731
-    else:
-        source = lambda: chunks(spec)  # noqa: E731
+    rows = target_of(spec).rows
     if spec.sort is None and spec.top is None:
-        return to_frame(widen(c) for c in source())
-    return to_frame(select(source(), spec.sort, spec.top)[0])
+        return to_frame(widen(c) for c in rows(spec))
+    return to_frame(select(rows(spec), spec.sort, spec.top)[0])
 
 
 def search(
@@ -79,47 +75,20 @@ def search(
 ) -> pd.DataFrame:
     """Build, count (fvcore), time and rank every candidate; the DataFrame of `igcsearch search`.
 
-    ``measure`` takes the measurement options (device, threads, batch, rounds, min_time,
-    warmup, channels_last, latency) and ``impl`` (auto, fused, naive); ``out`` a results
-    directory to write (none by default). With no spec, preset or channels it runs the
-    default preset, as the CLI does. Columns: ``igcsearch.pipeline.RESULT_FIELDS``, in order.
+    ``options`` take every option of `igcsearch search` by its long name (``channels``,
+    ``store``, ``backend``, …); ``measure`` the measurement options (device, threads, batch,
+    rounds, min_time, warmup, channels_last, latency, dtype, impl); ``out`` a results directory to
+    write (none by default). With no spec, preset or channels it runs the default preset, as the
+    CLI does. Columns: ``igcsearch.results.RESULT_FIELDS``, in order.
     """
-    import dataclasses
-
-    from .errors import SpecError
-    from .measure import MeasureOptions
     from .pipeline import run_search
 
+    _optional(spec, "spec", Spec, "a Spec")
+    _optional(preset, "preset", PathLike, "a preset name or a path")
     _optional(out, "out", PathLike, "a directory path")
     _optional(measure, "measure", Mapping, "a dict of measurement options")
-    if spec is None and preset is None and not {"channels", "in_channels", "network"} & set(options):
-        preset = "default"
-    spec = spec_from(spec, preset, **options)
-    settings = dict(measure or {})
-    bad_keys = [k for k in settings if not isinstance(k, str)]
-    if bad_keys:
-        raise TypeError(f"measure keys must be option names (str), got {type(bad_keys[0]).__name__} {bad_keys[0]!r}")
-    impl = settings.pop("impl", None)
-    if impl not in (None, "auto", "fused", "naive"):
-        raise SpecError(f"measure impl must be auto, fused or naive, got {impl!r}")
-    known = [f.name for f in dataclasses.fields(MeasureOptions)]
-    unknown = sorted(set(settings) - set(known))
-    if unknown:
-        raise SpecError(f"unknown measure option(s) {', '.join(unknown)}; valid: {', '.join([*known, 'impl'])}")
-    build_opts = {"impl": impl} if impl else {}
-    for f in dataclasses.fields(MeasureOptions):  # types first: rounds="3" is a TypeError naming it
-        if f.name in settings:
-            kind = {"int": int, "float": (int, float), "bool": bool, "str": str}.get(str(f.type))
-            if kind is not None:
-                check_type(settings[f.name], f"measure[{f.name!r}]", kind, f"{f.type}")
-    try:
-        opts = MeasureOptions(**settings)
-    except SpecError:
-        raise
-    except (TypeError, ValueError) as exc:  # e.g. rounds="x": a bad value of a measurement option
-        raise SpecError(f"bad measurement option: {exc}") from None
-    result = run_search(spec, opts, Path(out) if out else None, build_opts=build_opts)
-    return result.frame()
+    request = make_request(options, preset=preset, spec=spec, measure=measure, out=out)
+    return run_search(request).frame()
 
 
 # ---------------------------------------------------------------- the other public names, type-checked
@@ -163,7 +132,7 @@ def build(spec: Any, **opts: Any) -> Any:
 
 def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:
     """DataFrame of a run: a results directory (its results.json) or a store file (every run's rows)."""
-    from .pipeline import load_results as load
+    from .rebuild import load_results as load
 
     check_type(path, "path", PathLike, "a path (str or os.PathLike)")
     return load(path)

@@ -280,16 +280,13 @@ Out = Annotated[  # text, not Path: a trailing slash (``--out x.csv/``) says dir
 ]
 
 
-def _spec(preset: str | None, options: dict[str, Any], extra_keys: tuple[str, ...] = ()) -> Any:
-    from .spec import load_preset, make_spec
+def _spec(preset: str | None, options: dict[str, Any]) -> Any:
+    from .request import make_spec
+    from .spec import load_preset
 
-    merged: dict[str, Any] = load_preset(preset, extra_keys=extra_keys) if preset else {}
+    merged: dict[str, Any] = load_preset(preset) if preset else {}
     merged.update({k: v for k, v in options.items() if v is not None})
-    if merged.get("network"):
-        from .networks import apply_network_defaults
-
-        merged = apply_network_defaults(merged)  # the network's native input size unless given
-    return make_spec(merged, extra_keys=extra_keys)
+    return make_spec(merged)
 
 
 @app.command()
@@ -373,25 +370,6 @@ def space(
     emit_space(_spec(preset, options), fmt, out)
 
 
-MEASURE_KEYS = (
-    "device",
-    "threads",
-    "batch",
-    "rounds",
-    "min_time",
-    "warmup",
-    "channels_last",
-    "latency",
-    "impl",
-    "store",
-    "fresh",
-    "plot",
-    "backend",
-    "address",
-    "network",
-)
-
-
 @app.command()
 @handles_errors
 def search(
@@ -473,10 +451,9 @@ def search(
     """
     options = {k: v for k, v in locals().items() if k not in ("preset", "fmt", "out")}
     from .output import emit_search
+    from .request import make_request
 
-    space_given = any(options.get(k) is not None for k in ("channels", "in_channels", "out_channels", "network"))
-    spec = _spec(preset or (None if space_given else "default"), options, extra_keys=MEASURE_KEYS)
-    emit_search(spec, fmt, out)
+    emit_search(make_request(options, preset=preset, out=out), fmt)
 
 
 @app.command()

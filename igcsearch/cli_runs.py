@@ -91,7 +91,7 @@ def runs_report(
     plot: Annotated[bool, typer.Option("--plot", help="Also draw tradeoff.png/svg (needs matplotlib).")] = False,
 ) -> None:
     """Rebuild a run's results.csv/md/json (and plots) from the store, measuring nothing."""
-    from .pipeline import report_run
+    from .rebuild import report_run
 
     if plot:
         from .plots import require_matplotlib

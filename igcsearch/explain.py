@@ -15,9 +15,9 @@ from .spec import Spec
 
 def explain_empty(spec: Spec) -> list[str]:
     """Reasons, per requested family, that no row survived (empty when rows exist)."""
-    if spec.extra.get("network"):
+    if spec.network:
         families = ", ".join(spec.families)
-        return [f"no {families} setting of network {spec.extra['network']} meets the conditions and the budget"]
+        return [f"no {families} setting of network {spec.network} meets the conditions and the budget"]
     if spec.widest:
         return [_widest_reason(spec, name) for name in spec.families]
     geo = geometry(spec.pairs(), spec)

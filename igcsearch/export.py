@@ -85,7 +85,7 @@ def export_configs(
     keys: list[str] | None = None,
 ) -> list[tuple[dict[str, Any], Path]]:
     """Write one ``<out>/<key>.json`` record per selected row; returns (record, path) pairs."""
-    from .pipeline import load_results
+    from .rebuild import load_results
     from .report import atomic_open
 
     results_dir = Path(results_dir)

@@ -1,6 +1,6 @@
 """Measure built candidates honestly: exact counts (fvcore), latency, peak memory.
 
-Latency protocol (DESIGN.md): every module in eval() under ``torch.inference_mode``, an
+Latency protocol (docs/measurement.md): every module in eval() under ``torch.inference_mode``, an
 explicit thread count, warm-up calls, then ``rounds`` interleaved rounds — in each round
 every candidate is timed once with ``torch.utils.benchmark.Timer.timeit(number)`` (which
 synchronises CUDA), ``number`` calibrated once per candidate after warm-up so that one
@@ -26,6 +26,20 @@ MAX_MIN_TIME = 60.0  # seconds per candidate per round
 MAX_ROUNDS = 1000
 MAX_BATCH = 4096
 MAX_WARMUP = 10_000
+IMPL_CHOICES = ("auto", "fused", "naive")  # --impl: how IGC blocks run (auto: the fastest variant measured)
+
+
+def check_impl(value: Any, what: str = "--impl") -> str:
+    """The one check of an IGC implementation choice; ``what`` names it in the message."""
+    if value not in IMPL_CHOICES:
+        raise _spec_error(f"{what} must be {', '.join(IMPL_CHOICES[:-1])} or {IMPL_CHOICES[-1]}, got {value!r}")
+    return value
+
+
+def _spec_error(message: str) -> Exception:
+    from .errors import SpecError
+
+    return SpecError(message)
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,7 @@ class MeasureOptions:
     channels_last: bool = False
     latency: bool = True  # False: counts only
     dtype: str = "float32"
+    impl: str = "auto"  # IGC block implementation: auto, fused or naive (see IMPL_CHOICES)
 
     @property
     def memory_format(self) -> str:
@@ -89,6 +104,7 @@ def check_device(opts: MeasureOptions) -> None:
 
     from .errors import SpecError
 
+    check_impl(opts.impl)
     if opts.device not in ("cpu", "cuda"):
         raise SpecError(f"--device must be cpu or cuda, got {opts.device!r}")
     if opts.device == "cuda" and not torch.cuda.is_available():
@@ -112,6 +128,37 @@ def check_device(opts: MeasureOptions) -> None:
         raise SpecError(
             f"--min-time must be a finite number of seconds > 0 and <= {MAX_MIN_TIME:g}, got {opts.min_time}"
         )
+
+
+def build_key(key: str, impl: str = "auto") -> tuple[Any, int]:
+    """(module, input channels) for a row key: a block config key or a network key (``net-…``)."""
+    from .config import NETWORK_PREFIX, parse_key
+
+    if key.startswith(NETWORK_PREFIX):
+        from .networks import build_network_key
+
+        return build_network_key(key, impl=impl), 3
+    from .builder import build
+
+    cfg = parse_key(key)
+    return build(cfg, impl=impl), cfg.in_channels
+
+
+def measure_counts(
+    key: str, input_size: int, opts: MeasureOptions, with_counts: bool
+) -> tuple[tuple[Any, Any], tuple[int, int] | None]:
+    """Build a candidate as it will be timed (device, dtype, memory format) and count THAT module.
+
+    Returns ((module, input batch), (params, MACs) or None when ``with_counts`` is False).
+    Counting happens on the prepared module with an input in the timed memory format, so the
+    fused variant an IGC block picks for that format is the one fvcore sees.
+    """
+    from .counting import count
+
+    module, in_channels = build_key(key, opts.impl)
+    prepared = prepare(module, in_channels, input_size, opts)
+    counted = count(prepared[0], in_channels, input_size, channels_last=opts.channels_last) if with_counts else None
+    return prepared, counted
 
 
 def prepare(module: Any, in_channels: int, input_size: int, opts: MeasureOptions) -> tuple[Any, Any]:
@@ -216,7 +263,7 @@ def threads(n: int) -> Iterator[None]:
 
 
 def latency_stats(ms: np.ndarray) -> dict[str, float]:
-    """Median, interquartile range and minimum of the round medians (ms)."""
+    """Median, interquartile range and minimum of the round means (ms)."""
     ms = ms[np.isfinite(ms)]
     if ms.size == 0:
         return {"latency_ms": float("nan"), "latency_iqr_ms": float("nan"), "latency_min_ms": float("nan")}

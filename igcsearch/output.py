@@ -13,8 +13,10 @@ import numpy as np
 
 from .errors import SpecError
 from .report import CONVENTION, atomic_open, format_for, md_header, select, write
+from .request import SearchRequest
 from .space import ROW_FIELDS, Chunk, chunks, take, validate, widen
 from .spec import Spec
+from .target import target_of
 
 TERMINAL_ROWS = 30
 FORMATS = ("table", "csv", "md", "json")
@@ -150,28 +152,6 @@ __all__ = ["ROW_FIELDS", "emit_space", "print_table", "write_files"]
 # ---------------------------------------------------------------- search and show
 
 
-def measure_options(spec: Spec) -> Any:
-    """MeasureOptions from the spec's measurement keys (CLI or preset)."""
-    from .measure import MeasureOptions
-
-    e = {
-        k: v
-        for k, v in spec.extra.items()
-        if k not in ("impl", "store", "fresh", "plot", "backend", "address", "network")
-    }
-    try:
-        opts = MeasureOptions(**e)
-    except (TypeError, ValueError) as exc:
-        raise SpecError(f"bad measurement option: {exc}") from None
-    for name in ("threads", "batch", "rounds", "warmup"):
-        value = getattr(opts, name)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecError(f"measurement option {name} must be an integer, got {value!r}")
-    if isinstance(opts.min_time, bool) or not isinstance(opts.min_time, (int, float)):
-        raise SpecError(f"measurement option min_time must be a number of seconds, got {opts.min_time!r}")
-    return opts
-
-
 SEARCH_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("key", "key", str),
     ("params", "params", _num),
@@ -186,36 +166,22 @@ SEARCH_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
 ]
 
 
-def emit_search(spec: Spec, fmt: str, out: Path | str | None) -> None:
+def emit_search(request: SearchRequest, fmt: str) -> None:
     """`igcsearch search`: progress on stderr, results directory, table or stdout format."""
-    from .pipeline import check_out, check_search, default_out, describe, result_fields, results_header, run_search
+    from .pipeline import check_search, run_search
+    from .results import check_out, default_out, describe, result_fields, results_header
 
     check_format(fmt)
-    opts = measure_options(spec)
-    backend = spec.extra.get("backend") or "local"
-    plot = bool(spec.extra.get("plot"))
-    check_search(spec, opts, backend, spec.extra.get("address"), plot)  # before the progress bar starts
-    if out is None:
-        out = default_out(spec)
+    spec, opts = request.spec, request.measure
+    check_search(request)  # before the progress bar starts
+    if request.run.out is None:
+        request = dataclasses.replace(request, run=dataclasses.replace(request.run, out=str(default_out(spec))))
     else:
-        check_out(out)  # before the progress bar; run_search checks the text again (a trailing slash says directory)
-    build_opts = {"impl": spec.extra["impl"]} if spec.extra.get("impl") else {}
-    store = spec.extra.get("store")
+        check_out(request.run.out)  # before the progress bar; run_search checks it again
+    out, store = request.run.out, request.run.store
     with _progress() as progress:
-        result = run_search(
-            spec,
-            opts,
-            out,
-            progress,
-            build_opts,
-            Path(store) if store else None,
-            bool(spec.extra.get("fresh")),
-            plot,
-            backend,
-            spec.extra.get("address"),
-            notify=lambda message: print(message, file=sys.stderr, flush=True),
-        )
-    header = results_header(result, spec, opts, plot)
+        result = run_search(request, progress, notify=lambda message: print(message, file=sys.stderr, flush=True))
+    header = results_header(result, request)
     if not result.rows:
         if fmt != "table":
             to_stdout(lambda: write([], sys.stdout, fmt, fields=result_fields(spec), header=header))
@@ -237,14 +203,11 @@ def emit_search(spec: Spec, fmt: str, out: Path | str | None) -> None:
         )
         if result.interrupted:
             notes += ("interrupted: see latency_rounds for how many rounds each row has",)
-        cols = [c for c in SEARCH_COLUMNS if c[0] != "error" or failed]
-        convention, width = CONVENTION, 100
-        if spec.extra.get("network"):
-            from .networks.report import NETWORK_CONVENTION, network_columns, network_notes
-
-            notes, cols, convention = (*notes, *network_notes(spec)), network_columns(cols), NETWORK_CONVENTION
-            width = 140  # the knob and width columns
-        print_table(shown, n, f"igcsearch search: {spec.name}", spec.describe(), cols, notes, convention, width)
+        target = target_of(spec)
+        cols = target.columns([c for c in SEARCH_COLUMNS if c[0] != "error" or failed])
+        notes = (*notes, *target.notes(spec))
+        title = f"igcsearch search: {spec.name}"
+        print_table(shown, n, title, spec.describe(), cols, notes, target.convention, target.table_width)
     else:
         to_stdout(
             lambda: write(

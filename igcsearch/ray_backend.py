@@ -128,27 +128,24 @@ def _restore(previous: dict[int, set[int]]) -> None:
 # ---------------------------------------------------------------- one task
 
 
-def measure_one(
-    key: str, input_size: int, opts: dict[str, Any], build_opts: dict[str, Any], with_counts: bool, acts: int
-) -> dict[str, Any]:
+def measure_one(key: str, input_size: int, opts: dict[str, Any], with_counts: bool, acts: int) -> dict[str, Any]:
     """Build, count and time one candidate (runs inside a Ray task); on CPU on a core slot of its own."""
     from .measure import MeasureOptions
 
     mo = MeasureOptions(**opts)
     slot = cpu_slot(mo.threads) if mo.device == "cpu" else contextlib.nullcontext([])
     with slot as cores:
-        out = _measure(key, input_size, mo, build_opts, with_counts, acts)
+        out = _measure(key, input_size, mo, with_counts, acts)
     out["cores"] = cores
     return out
 
 
-def _measure(key: str, input_size: int, mo: Any, build_opts: dict[str, Any], with_counts: bool, acts: int) -> dict:
-    from .measure import error_text, latency, peak_memory
-    from .pipeline import measure_counts
+def _measure(key: str, input_size: int, mo: Any, with_counts: bool, acts: int) -> dict:
+    from .measure import error_text, latency, measure_counts, peak_memory
 
     out: dict[str, Any] = {"key": key, "input_size": input_size, "error": "", "samples": []}
     try:
-        prepared, counted = measure_counts(key, input_size, mo, build_opts, with_counts)
+        prepared, counted = measure_counts(key, input_size, mo, with_counts)
         if counted is not None:
             out["params_measured"], out["macs_measured"] = counted
         out["peak_mem_bytes"] = peak_memory(*prepared, mo, acts)[0]
@@ -324,7 +321,6 @@ def connect(address: str | None, opts: Any) -> Any:
 def run(
     jobs: list[tuple[str, int, bool, int]],
     opts: Any,
-    build_opts: dict[str, Any],
     address: str | None,
     on_result: Callable[[dict[str, Any]], None],
 ) -> None:
@@ -333,7 +329,7 @@ def run(
     resources = {"num_gpus": 1, "num_cpus": 1} if opts.device == "cuda" else {"num_cpus": opts.threads}
     task = ray.remote(max_retries=3, **resources)(measure_one)
     od = dataclasses.asdict(opts)
-    refs = {task.remote(k, s, od, build_opts, c, a): (k, s) for k, s, c, a in jobs}
+    refs = {task.remote(k, s, od, c, a): (k, s) for k, s, c, a in jobs}
     pending = list(refs)
     while pending:
         done, pending = ray.wait(pending, num_returns=1)

@@ -7,7 +7,7 @@ import math
 import tomllib
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ class Spec:
     expansion: tuple[int, ...] = (1, 2, 3, 4, 5, 6)  # igc3's t values
     sort: str | None = None
     top: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)  # measurement options
+    network: str | None = None  # search whole networks of this layout (see `igcsearch networks`); None: blocks
 
     @property
     def families(self) -> list[str]:
@@ -64,9 +64,9 @@ class Spec:
 
     def describe(self) -> str:
         """One line for report headers."""
-        if self.extra.get("network"):
+        if self.network:
             width = _span(self.channels, "C") if self.channels else "free"
-            ch = f"network {self.extra['network']}, base width {width}"
+            ch = f"network {self.network}, base width {width}"
         elif self.channels:
             ch = _span(self.channels, "C")
         elif not self.in_channels:
@@ -98,11 +98,18 @@ def _span(values: tuple[int, ...], name: str) -> str:
     return f"{name}={values[0]}..{values[-1]} ({len(values)} values)"
 
 
-SPEC_KEYS = [f.name for f in dataclasses.fields(Spec) if f.name != "extra"]
+SPEC_KEYS = [f.name for f in dataclasses.fields(Spec) if f.name != "network"]  # a block search's options
+NETWORK_KEY = "network"  # allowed where the caller searches networks too (``search``, not ``space``)
 
 
 def make_spec(options: dict[str, Any], *, extra_keys: tuple[str, ...] = ()) -> Spec:
-    """Validate raw options (CLI or preset values, strings allowed) into a Spec."""
+    """Validate raw options (CLI or preset values, strings allowed) into a Spec.
+
+    ``extra_keys`` are option names the caller accepts besides the spec's own (the measurement
+    and run options of ``search``, which :mod:`igcsearch.request` takes): they are allowed and
+    left out of the Spec; ``"network"`` among them allows a network search. The network's own
+    checks (its families, widths) are the search target's: :func:`igcsearch.request.make_spec`.
+    """
     if not isinstance(options, Mapping):
         raise TypeError(f"options must be a dict of option values, got {type(options).__name__}")
     if not isinstance(extra_keys, tuple | list) or not all(isinstance(k, str) for k in extra_keys):
@@ -139,7 +146,9 @@ def make_spec(options: dict[str, Any], *, extra_keys: tuple[str, ...] = ()) -> S
     for key in ("params_max", "macs_max"):
         if key in o:
             kw[key] = parse_si(o[key], _opt(key))  # finite, >= 0 (0 admits nothing: an empty result)
-    network = bool(o.get("network")) and "network" in extra_keys
+    network = bool(o.get(NETWORK_KEY)) and NETWORK_KEY in extra_keys
+    if network:
+        kw["network"] = str(o[NETWORK_KEY])
     if "budget" in o:
         kw["budget"] = _budget(o["budget"], network)
     if network and "stride" in o:
@@ -159,15 +168,8 @@ def make_spec(options: dict[str, Any], *, extra_keys: tuple[str, ...] = ()) -> S
         if len(top) != 1:
             raise SpecError(f"--top takes one value, got {o['top']!r}")
         kw["top"] = top[0]
-    extra = {k: v for k, v in o.items() if k in extra_keys}
-    if "impl" in extra and extra["impl"] not in ("auto", "fused", "naive"):
-        raise SpecError(f"--impl must be auto, fused or naive, got {extra['impl']!r}")
-    spec = Spec(**kw, extra=extra)
+    spec = Spec(**kw)
     _check_consistency(spec, sort_fields=SORT_ROW_FIELDS if not extra_keys else None)
-    if network:
-        from .networks.rows import check_network_spec
-
-        check_network_spec(spec)  # network-mode options, before anything starts
     return spec
 
 
@@ -281,7 +283,7 @@ def _check_consistency(spec: Spec, sort_fields: tuple[str, ...] | None) -> None:
     if (
         not spec.channels
         and not spec.in_channels
-        and not spec.extra.get("network")
+        and not spec.network
         and not (spec.widest and (spec.params_max is not None or spec.macs_max is not None))
     ):
         raise SpecError("no channels given: use -c/--channels N (or --in-channels with --out-channels)")
@@ -289,7 +291,7 @@ def _check_consistency(spec: Spec, sort_fields: tuple[str, ...] | None) -> None:
         raise SpecError(
             f"unknown sort key {spec.sort!r}; choose from: {', '.join(sort_fields)} (prefix - for descending)"
         )
-    network = bool(spec.extra.get("network"))
+    network = bool(spec.network)
     if spec.widest:
         if spec.budget is None and spec.params_max is None and spec.macs_max is None:
             raise SpecError(
@@ -310,23 +312,32 @@ def _check_consistency(spec: Spec, sort_fields: tuple[str, ...] | None) -> None:
 # ---------------------------------------------------------------- serialisation
 
 
-def spec_to_dict(spec: Spec) -> dict[str, Any]:
-    """A Spec's fields as a JSON-able dict (tuples as lists; without the measurement options)."""
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(spec).items() if k != "extra"}
+def spec_to_dict(spec: Spec, *, network: bool = False) -> dict[str, Any]:
+    """A Spec's fields as a JSON-able dict (tuples as lists).
+
+    The ``network`` field is written only when asked and set (a run in the store keeps it to be
+    rebuilt; an export record's ``spec`` never had it, and keeps its form).
+    """
+    data = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(spec).items()}
+    if not (network and spec.network):
+        data.pop("network")
+    return data
 
 
 def spec_from_dict(data: dict[str, Any]) -> Spec:
     """The Spec stored with a run or an export record ("inf" strings back to infinities)."""
-    fields = {f.name for f in dataclasses.fields(Spec)} - {"extra"}
+    fields = {f.name for f in dataclasses.fields(Spec)}
     numbers = {f.name for f in dataclasses.fields(Spec) if "float" in str(f.type)}
-    extra = {"network": data["network"]} if data.get("network") else {}
 
     def value(k: str, v: Any) -> Any:
         if isinstance(v, list):
             return tuple(v)
         return NON_FINITE.get(v, v) if k in numbers and isinstance(v, str) else v
 
-    return Spec(**{k: value(k, v) for k, v in data.items() if k in fields}, extra=extra)
+    values = {k: value(k, v) for k, v in data.items() if k in fields}
+    if not values.get("network"):
+        values.pop("network", None)  # an empty network never started a network search
+    return Spec(**values)
 
 
 # ---------------------------------------------------------------- presets

@@ -344,7 +344,7 @@ def test_api_measure_options_of_the_wrong_type_or_range() -> None:
 def test_default_out_is_a_plain_name_inside_igcsearch_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import dataclasses
 
-    from igcsearch.pipeline import default_out
+    from igcsearch.results import default_out
     from igcsearch.spec import make_spec
 
     monkeypatch.chdir(tmp_path)

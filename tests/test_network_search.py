@@ -18,7 +18,7 @@ from network_refs import ref_mobilenet, ref_plain, ref_resnet18
 from typer.testing import CliRunner
 
 from igcsearch.api import search as api_search
-from igcsearch.cli import MEASURE_KEYS, app
+from igcsearch.cli import app
 from igcsearch.counting import count
 from igcsearch.errors import ConfigError, SpecError
 from igcsearch.measure import MeasureOptions
@@ -26,6 +26,7 @@ from igcsearch.networks import build_network_key, network_cost, network_rows, pa
 from igcsearch.networks.report import network_notes
 from igcsearch.pipeline import run_search
 from igcsearch.report import to_frame
+from igcsearch.request import SEARCH_KEYS, RunOptions, SearchRequest
 from igcsearch.space import widen
 from igcsearch.spec import Spec, load_preset, make_spec
 
@@ -40,7 +41,7 @@ def frame(spec: Spec) -> Any:
 
 
 def net_spec(network: str, **kw: Any) -> Spec:
-    return Spec(extra={"network": network}, **kw)
+    return Spec(network=network, **kw)
 
 
 def igcv1_rows(depth: int = 20) -> Any:
@@ -160,7 +161,7 @@ def test_every_family_row_builds_to_its_counts(family: str) -> None:
         (net_spec("cifar-plain-20", budget="network", channels=(16, 18)), "at most one -c"),
         (net_spec("cifar-plain-20", in_channels=(16,), out_channels=(16,)), "not --in-channels"),
         (net_spec("vgg16", family=("group",), budget="network"), "base widths above 4096"),
-        (Spec(extra={"network": ""}), "no network given"),
+        (Spec(network=""), "no network given"),
     ],
 )
 def test_spec_errors(spec: Spec, message: str) -> None:
@@ -180,7 +181,7 @@ def test_build_network_key_rejects_block_keys() -> None:
 def test_network_presets(path: Path) -> None:
     raw = tomllib.loads(path.read_text())
     assert raw.get("question")
-    keys = (*MEASURE_KEYS, "network")
+    keys = SEARCH_KEYS
     spec = make_spec(load_preset(path.stem, extra_keys=keys), extra_keys=keys)
     df = frame(spec)
     assert len(df) >= 1 and df["key"].is_unique
@@ -194,7 +195,7 @@ def test_network_presets(path: Path) -> None:
 
 def test_presets_ask_the_papers_questions() -> None:
     assert len(NETWORK_PRESETS) >= 4
-    keys = (*MEASURE_KEYS, "network")
+    keys = SEARCH_KEYS
     spec = make_spec(load_preset("igcv1-cifar-net", extra_keys=keys), extra_keys=keys)
     assert "net-cifar-plain-20-igc1-L24M2-c48k3" in set(frame(spec)["key"])
 
@@ -204,7 +205,7 @@ def test_presets_ask_the_papers_questions() -> None:
 
 def test_search_measures_whole_networks(tmp_path: Path) -> None:
     spec = net_spec("cifar-plain-5", name="net", family=("conv", "igc1"), budget="network", widest=True)
-    result = run_search(spec, FAST, tmp_path)
+    result = run_search(SearchRequest(spec, FAST, RunOptions(out=str(tmp_path))))
     rows = result.rows
     n = rows["key"].size
     assert n >= 3
@@ -248,7 +249,7 @@ def test_cli_search_network(tmp_path: Path) -> None:
 
 
 def test_budget_network_means_the_regular_conv_network() -> None:
-    keys = (*MEASURE_KEYS, "network")
+    keys = SEARCH_KEYS
     for budget in ("network", "conv"):
         spec = make_spec({"network": "cifar-plain-8", "budget": budget, "family": "igc1"}, extra_keys=keys)
         assert spec.budget == "network"
@@ -319,7 +320,7 @@ def test_igcv3d_budget_and_ratios_are_against_mobilenetv2() -> None:
 
 
 def test_igcv3_preset_asks_against_mobilenetv2() -> None:
-    keys = (*MEASURE_KEYS, "network")
+    keys = SEARCH_KEYS
     spec = make_spec(load_preset("igcv3-imagenet-net", extra_keys=keys), extra_keys=keys)
     assert spec.budget == "network" and spec.params_max is None
     df = frame(spec)
@@ -350,7 +351,7 @@ def test_resnet18_enumerates_both_igc1_rules() -> None:
 
 
 def test_imagenet_preset_reaches_igc_l100m2() -> None:
-    keys = (*MEASURE_KEYS, "network")
+    keys = SEARCH_KEYS
     spec = make_spec(load_preset("igcv1-imagenet-net", extra_keys=keys), extra_keys=keys)
     df = frame(spec).set_index("key")
     key = "net-resnet18-igc1-L100M2-c200k3-Lx2"  # the paper's L100M2 rule and widths (stem 200 here, 100 there)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import igcsearch
 from igcsearch.cli import app
-from igcsearch.pipeline import MEASURED_FIELDS, RESULT_FIELDS
+from igcsearch.results import MEASURED_FIELDS, RESULT_FIELDS
 from igcsearch.space import ROW_FIELDS
 
 FAST = ["--rounds", "2", "--min-time", "0.001", "--warmup", "1"]
@@ -197,7 +197,7 @@ def _failing_builder(monkeypatch: pytest.MonkeyPatch, bad: str, *, at_build: boo
     """Make candidate ``bad`` fail to build, or run at batch 1 (so it counts) and fail when batched."""
     import torch
 
-    import igcsearch.pipeline as pipeline
+    import igcsearch.measure as measure
 
     class FailsWhenBatched(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:
@@ -209,17 +209,17 @@ def _failing_builder(monkeypatch: pytest.MonkeyPatch, bad: str, *, at_build: boo
                 raise RuntimeError("out of memory at this batch (simulated)\nsecond line")
             return self.inner(x)
 
-    real = pipeline.build_key
+    real = measure.build_key
 
-    def build_key(key: str, build_opts: dict) -> tuple[Any, int]:
-        module, cin = real(key, build_opts)
+    def build_key(key: str, impl: str = "auto") -> tuple[Any, int]:
+        module, cin = real(key, impl)
         if key == bad:
             if at_build:
                 raise ValueError("cannot build (simulated)")
             return FailsWhenBatched(module), cin
         return module, cin
 
-    monkeypatch.setattr(pipeline, "build_key", build_key)
+    monkeypatch.setattr(measure, "build_key", build_key)
 
 
 def test_a_candidate_failing_while_timed_is_reported_and_the_search_goes_on(
@@ -267,8 +267,7 @@ def test_channels_last_counts_the_variant_that_is_timed(monkeypatch: pytest.Monk
     import torch
 
     import igcsearch.blocks as blocks
-    from igcsearch.measure import MeasureOptions
-    from igcsearch.pipeline import measure_counts
+    from igcsearch.measure import MeasureOptions, measure_counts
 
     assert blocks.auto_variant(4, 4, False) == "bcast" and blocks.auto_variant(4, 4, True) == "matmul"
     calls: list[str] = []
@@ -278,7 +277,7 @@ def test_channels_last_counts_the_variant_that_is_timed(monkeypatch: pytest.Monk
     for channels_last, variant in ((False, "bcast"), (True, "matmul")):
         calls.clear()
         opts = MeasureOptions(channels_last=channels_last)
-        (_, x), counted = measure_counts("igc1-L4M4-c16k3", 8, opts, {}, True)
+        (_, x), counted = measure_counts("igc1-L4M4-c16k3", 8, opts, True)
         assert set(calls) == {variant}  # the count traced the timed code path
         assert counted == (9 * 4 * 16 + 16 * 4 + 32, 64 * (9 * 4 * 16 + 16 * 4))
         assert x.is_contiguous(memory_format=torch.channels_last) == channels_last

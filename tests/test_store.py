@@ -494,10 +494,10 @@ def _fake_ray(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     calls: list[str] = []
 
-    def run(jobs: list, opts: Any, build_opts: dict, address: Any, on_result: Any) -> None:
+    def run(jobs: list, opts: Any, address: Any, on_result: Any) -> None:
         for key, size, with_counts, acts in jobs:
             calls.append(key)
-            on_result(ray_backend.measure_one(key, size, dataclasses.asdict(opts), build_opts, with_counts, acts))
+            on_result(ray_backend.measure_one(key, size, dataclasses.asdict(opts), with_counts, acts))
 
     monkeypatch.setattr(ray_backend, "connect", lambda address, opts: None)
     monkeypatch.setattr(ray_backend, "run", run)
@@ -536,7 +536,7 @@ def test_measure_one_times_on_exactly_its_threads_cores() -> None:
 
     before = os.sched_getaffinity(0)
     opts = {"threads": 1, "rounds": 1, "min_time": 0.001, "warmup": 1}
-    out = measure_one("conv-c8k3", 8, opts, {}, True, 8 * 8 * 8)
+    out = measure_one("conv-c8k3", 8, opts, True, 8 * 8 * 8)
     assert out["error"] == "" and len(out["samples"]) == 1
     assert (out["params_measured"], out["macs_measured"]) == (592, 8 * 8 * 72 * 8)
     assert len(out["cores"]) == 1 and set(out["cores"]) <= before

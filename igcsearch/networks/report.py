@@ -37,7 +37,7 @@ Column = tuple[str, str, Callable[[Any], str]]
 
 def network_notes(spec: Spec) -> list[str]:
     """One line per kernel size: the reference network behind ``--budget network`` and the ratios."""
-    network = str(spec.extra["network"])
+    network = str(spec.network)
     notes = []
     for kernel in spec.kernel:
         ref = reference_for(spec, kernel)

@@ -51,7 +51,7 @@ NETWORK_BUDGETS = ("network", "conv")  # --budget values meaning the reference n
 
 
 def network_rows(spec: Spec) -> Iterator[Chunk]:
-    """One-family row chunks (with precomputed ``net-…`` keys) for ``spec.extra["network"]``."""
+    """One-family row chunks (with precomputed ``net-…`` keys) for ``spec.network``."""
     net = check_network_spec(spec)
     families = [f for f in spec.families if f in net.families]
     budgeted = _budgeted(spec)
@@ -85,7 +85,7 @@ def network_rows(spec: Spec) -> Iterator[Chunk]:
 
 def reference_for(spec: Spec, kernel: int) -> NetConfig:
     """The reference network of a network spec at one kernel size (budget and ratios)."""
-    net = _network(spec.extra.get("network"))
+    net = _network(spec.network)
     return reference(net.name, spec.channels[0] if len(spec.channels) == 1 else net.width, kernel)
 
 
@@ -95,7 +95,7 @@ def _budgeted(spec: Spec) -> bool:
 
 def check_network_spec(spec: Spec) -> Network:
     """The spec's network; space options with no meaning for it are refused (``--stride``: make_spec)."""
-    net = _network(spec.extra.get("network"))
+    net = _network(spec.network)
     unsupported = [f for f in spec.family if f not in net.families]
     if unsupported:
         raise SpecError(

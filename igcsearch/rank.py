@@ -1,0 +1,35 @@
+"""Ranking measured rows: sort (failures last), number them, mark the Pareto front."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .space import Chunk, sort_rows, take
+
+
+def rank(rows: Chunk, by: str, with_latency: bool) -> Chunk:
+    """Sort (ties by key, failures last), number the rows, and mark the Pareto front."""
+    rows = sort_rows(rows, by)
+    failed = rows["error"] != ""
+    if failed.any():  # stable: measured rows in sort order, then the failures in sort order
+        rows = take(rows, np.concatenate([np.flatnonzero(~failed), np.flatnonzero(failed)]))
+    n = rows["key"].size
+    rows["rank"] = np.arange(1, n + 1, dtype=np.int64)
+    rows["pareto"] = pareto(rows, ("params", "macs", "latency_ms") if with_latency else ("params", "macs")).astype(
+        np.int8
+    )
+    return rows
+
+
+def pareto(rows: Chunk, objectives: tuple[str, ...]) -> np.ndarray:
+    """True where no other row is <= on every objective and < on one (NaN rows never count)."""
+    values = np.stack([rows[o].astype(np.float64) for o in objectives], axis=1)
+    valid = np.isfinite(values).all(axis=1) & (rows["error"] == "")
+    front = np.zeros(values.shape[0], dtype=bool)
+    v = values[valid]
+    idx = np.flatnonzero(valid)
+    for j in range(v.shape[0]):
+        le = (v <= v[j]).all(axis=1)
+        lt = (v < v[j]).any(axis=1)
+        front[idx[j]] = not (le & lt).any()
+    return front
