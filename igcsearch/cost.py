@@ -1,7 +1,7 @@
 """Layer-by-layer analytic cost, pycls style: a family's ``layers(c)`` reads like its module.
 
 Every helper works on Python ints and on numpy int64 arrays alike, so one formula serves a
-single config (``igcsearch show``) and a million enumerated rows. Convention (METHODS.md §0):
+single config (``igcsearch show``) and a million enumerated rows. Convention (docs/counting.md):
 params = weights + BN gamma/beta (no biases: every block conv is bias-free); macs = conv and
 linear multiply-accumulates at each conv's own output size; acts = conv/linear output elements.
 """

@@ -63,7 +63,7 @@ def select(chunks: Iterable[Chunk], sort: str | None, top: int | None) -> tuple[
 
 
 def to_frame(chunks: Iterable[Chunk]) -> pd.DataFrame:
-    """Wide chunks as one DataFrame with the DESIGN.md row fields (nulls as <NA>/NaN)."""
+    """Wide chunks as one DataFrame with the row fields of space.ROW_FIELDS (nulls as <NA>/NaN)."""
     import pandas as pd
 
     parts = [_frame(c) for c in chunks]

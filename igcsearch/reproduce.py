@@ -1,7 +1,7 @@
 """`igcsearch reproduce`: the papers' network tables with igcsearch's exact counts beside them.
 
 Each reproduction lists named networks (:data:`igcsearch.networks.MODELS`) with the figures
-the paper or its official README prints. Ours follow the tool's convention (METHODS.md §0:
+the paper or its official README prints. Ours follow the tool's convention (docs/counting.md#networks:
 params include BN gamma/beta and the FC bias; macs are conv + linear MACs). Like is compared
 with like: where the paper counts only part of the network (LegoNet's README: the Lego
 filters), ``params`` is that part (``params_scope`` says which) and ``network_params`` the
@@ -55,7 +55,7 @@ class Reproduction:
 
 
 _NO_BN = "the paper's figure matches ours without BN gamma/beta ({no_bn} M), rounded"
-_README = "README #params follow no single counting rule (METHODS.md §7): difference shown, not tuned to"
+_README = "README #params follow no single counting rule (docs/networks.md#igcv1-imagenet): difference shown, not tuned to"
 _REGCONV_NOTES = {
     38: "ours is {macs_e8} x 10^8 MACs, which rounds to the paper's 1.1 x 10^8 at its two significant digits: "
     "the difference is the paper's rounding",
@@ -78,7 +78,7 @@ REPRODUCTIONS: dict[str, Reproduction] = {
         Reproduction(
             "igcv1-cifar",
             "IGC-V1 CIFAR-10 plain networks: RegConv-18 vs IGC-L24M2 (32x32, 10 classes)",
-            "IGC-V1 slides (seed 002): #params (x10^6) and FLOPs (x10^8, i.e. MACs) tables",
+            "IGC-V1 paper and slides (Zhang et al., ICCV 2017, arXiv:1707.02725): #params (x10^6) and FLOPs (x10^8, i.e. MACs) tables",
             tuple(_CIFAR),
         ),
         Reproduction(
@@ -88,7 +88,7 @@ REPRODUCTIONS: dict[str, Reproduction] = {
             (
                 Entry("resnet18", 18, 11.151e6, 1.8e9, _README),
                 Entry(
-                    "resnet18-c69", 18, 11.333e6, 2.1e9, _README + "; the IGC-V1 slides (seed 002) print 13.33 M for it"
+                    "resnet18-c69", 18, 11.333e6, 2.1e9, _README + "; the IGC-V1 authors' slides (ICCV 2017) print 13.33 M for it"
                 ),
                 Entry("igc-l4m32", 18, 11.205e6, 1.9e9, _README),
                 Entry("igc-l16m16", 18, 11.329e6, 2.2e9, _README),
@@ -98,7 +98,7 @@ REPRODUCTIONS: dict[str, Reproduction] = {
         Reproduction(
             "igcv3-imagenet",
             "IGC-V3 ImageNet: MobileNetV2-1.0 vs IGCV3-D (224x224, 1000 classes)",
-            "IGCV3-D: IGC-V3 paper (3.5 M, 318 M MAdds); MobileNetV2-1.0: published counts (METHODS.md reference points)",
+            "IGCV3-D: IGC-V3 paper (Sun et al., BMVC 2018, arXiv:1806.00178: 3.5 M, 318 M MAdds); MobileNetV2-1.0: published counts (docs/networks.md#igcv3-imagenet)",
             (
                 Entry(
                     "mobilenetv2-1.0",
@@ -112,7 +112,7 @@ REPRODUCTIONS: dict[str, Reproduction] = {
                     99,
                     3.5e6,
                     318e6,
-                    "the released IGCV3-D counts about 1.6 % fewer MAdds than the paper's 318 M (METHODS.md §3)",
+                    "the released IGCV3-D counts about 1.6 % fewer MAdds than the paper's 318 M (docs/networks.md#igcv3-imagenet)",
                 ),
             ),
         ),

@@ -1,4 +1,4 @@
-"""Independent references for the analytic tests: cost formulas written from METHODS.md §0–§4,
+"""Independent references for the analytic tests: cost formulas written from docs/counting.md and docs/families.md,
 brute-force enumerators written from the issue's conditions, and a CLI runner.
 
 Nothing here calls igcsearch's cost or enumeration code; only the config classes are used to
@@ -43,7 +43,7 @@ def out_size(h: int, k: int, s: int) -> int:
 
 
 def ref_cost(family: str, cin: int, cout: int, k: int = 3, s: int = 1, h: int = 32, **kn: Any) -> tuple[int, int, int]:
-    """(params, macs, acts) of one block, METHODS.md §0 convention, written independently."""
+    """(params, macs, acts) of one block, docs/counting.md convention, written independently."""
     S = k * k
     hw = out_size(h, k, s) ** 2
     if family == "conv":

@@ -1,4 +1,4 @@
-"""Hand-written layer arithmetic of the reference networks (METHODS.md §0–§4 and §7).
+"""Hand-written layer arithmetic of the reference networks (docs/counting.md, docs/families.md, docs/networks.md).
 
 The reference for the network tests: plain integer arithmetic over each network's layer
 list, never igcsearch's cost code. Each helper returns (params, macs).

@@ -1,7 +1,7 @@
 """Complementary conditions checked by counting paths through the real block structure.
 
 Each group conv is its block-diagonal 0/1 connection mask (rows: outputs, columns: inputs),
-each permutation its permutation matrix, in the order of METHODS.md §1–§3. The integer
+each permutation its permutation matrix, in the order of docs/families.md#igc1 to #igc3. The integer
 product counts the paths from every input channel to every output channel. Written from the
 paper's structure, independently of igcsearch's condition code.
 """

@@ -1,4 +1,4 @@
-"""Exact analytic counts (METHODS.md §0): hand-computed per family, plus a property test.
+"""Exact analytic counts (docs/counting.md): hand-computed per family, plus a property test.
 
 Convention: params = conv weights + BN gamma/beta (no biases); every family ends with one BN
 over C_out, igc3 keeps three BNs; macs at each conv's own output size (padding k//2), igc3's

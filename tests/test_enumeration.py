@@ -317,7 +317,7 @@ def test_widest_rows_fit_budget(widest: list[dict[str, Any]]) -> None:
 
 
 def _structure(family: str, C: int, kn: dict[str, Any]) -> tuple[Any, ...]:
-    """What --widest holds fixed while the width grows (DESIGN: per structure)."""
+    """What --widest holds fixed while the width grows (per structure: docs/families.md, each family's enumeration)."""
     return {
         "conv": (),
         "group": (kn.get("g"),),

@@ -2,7 +2,7 @@
 built modules, forward shapes, keys, and the residual transition behaviour.
 
 The ``ref_*`` helpers (tests/network_refs.py) are the reference: they add up each network's layers
-from METHODS.md §0–§4 and §7 with plain integer arithmetic and never call igcsearch's cost code.
+from docs/counting.md, docs/families.md and docs/networks.md with plain integer arithmetic and never call igcsearch's cost code.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def test_igcv1_cifar_json() -> None:
         (m, d) for d in (20, 38, 62) for m in ("regconv-w18", "igc-l24m2")
     ]
     assert {r["table"] for r in rows} == {"igcv1-cifar"}
-    paper = {  # seed 002: params ×10⁶ and FLOPs ×10⁸ (MACs)
+    paper = {  # IGC-V1 paper/slides (ICCV 2017): params ×10⁶ and FLOPs ×10⁸ (MACs)
         ("regconv-w18", 20): (340_000, 51_000_000),
         ("igc-l24m2", 20): (150_000, 29_000_000),
         ("regconv-w18", 38): (710_000, 110_000_000),
@@ -103,7 +103,7 @@ def test_lego_compares_lego_filters_with_the_readme() -> None:
     assert "network params" in table
 
 
-# the IGC-V1 CIFAR tables as printed (seed 002): params x10^6, FLOPs x10^8
+# the IGC-V1 CIFAR tables as printed (Zhang et al., ICCV 2017, slides; docs/networks.md#igcv1-cifar): params x10^6, FLOPs x10^8
 PRINTED = {
     ("regconv-w18", 20): ("0.34", "0.51"),
     ("igc-l24m2", 20): ("0.15", "0.29"),

@@ -1,4 +1,4 @@
-"""Reference networks (METHODS.md §7) built from a block family config and a width rule.
+"""Reference networks (docs/networks.md) built from a block family config and a width rule.
 
 - :class:`NetConfig` / :func:`parse_network_key`: a network as a config and its ``net-…`` key;
 - :func:`network_cost`: exact analytic (params, macs, acts), walking the same layer list the

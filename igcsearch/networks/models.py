@@ -1,4 +1,4 @@
-"""The papers' named networks, as network keys (METHODS.md §1, §3, §4, §7)."""
+"""The papers' named networks, as network keys (docs/networks.md#named-models)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reference networks (METHODS.md §7): names, network configs, keys and their layer lists.
+"""Reference networks (docs/networks.md): names, network configs, keys and their layer lists.
 
 A network config is a network name (``cifar-plain-20``, ``cifar100-resnet-56``,
 ``resnet18``, ``mobilenetv2``, ``mobilenetv2-d``, ``vgg16``) plus a *prototype block*: the
@@ -8,7 +8,7 @@ and each family's knobs follow its paper's rule (:func:`stage_block`). Keys read
 ``net-<name>-<prototype key>[-stem<S>][-Lx2]``, e.g. ``net-cifar-plain-20-igc1-L24M2-c48k3``
 (the IGC-V1 paper's L24M2 network) or ``net-resnet18-igc1-L100M2-c200k3-stem100-Lx2``.
 
-Conventions shared by every network here (METHODS.md §0): bias-free convs with padding k//2,
+Conventions shared by every network here (docs/counting.md#networks): bias-free convs with padding k//2,
 BN after every conv, the stem and the projection shortcuts are plain convs (not family
 blocks), global average pooling, and an FC classifier with bias.
 """
@@ -29,7 +29,7 @@ from .layers import Block, ConvBN, Head, MaxPool, Residual, walk
 ALL_FAMILIES = ("conv", "group", "dwsep", "igc1", "igc2", "igc3", "lego")
 RULES = ("M", "L")  # igc1 width rule: "M" doubles M per stage (L fixed), "L" doubles L (M fixed)
 
-# MobileNetV2's inverted-residual table (t, c, n, s) and IGCV3-D's deeper n (METHODS.md §3).
+# MobileNetV2's inverted-residual table (t, c, n, s) and IGCV3-D's deeper n (docs/networks.md#mobilenetv2).
 MBV2_TABLE = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
 MBV2_D_REPEATS = (1, 4, 6, 8, 6, 6, 1)
 MBV2_STEM, MBV2_LAST = 32, 1280
@@ -360,7 +360,7 @@ def resnet(net: Network, p: Proto, stages: int, units: int, stem: Any) -> list[A
     Transition quirk: the official CIFAR ``resnet_igc.py`` gives the FIRST block of the first
     unit of stages 2 and 3 a secondary conv with the OLD stage's M = C_in/L groups (groups of
     2L channels, twice the weights, no longer complementary). igcsearch does NOT reproduce it:
-    every block uses its own stage's M = C_out/L, the IGC block of METHODS.md §1.
+    every block uses its own stage's M = C_out/L, the IGC block of docs/families.md#igc1 (see docs/networks.md#cifar-resnet).
     """
     layers: list[Any] = stem if isinstance(stem, list) else [stem]
     cin = p.stem_width
