@@ -17,11 +17,11 @@ import numpy as np
 
 from .cost import out_size, totals
 from .errors import SpecError
-from .registry import CONDITIONS, Family, get_family
+from .registry import CONDITIONS, Family, get_family, knob_fields
 from .spec import MAX_CHANNELS, Spec
 
 GEO_FIELDS = ("in_channels", "out_channels", "kernel", "stride", "input_size")
-KNOB_FIELDS = ("g", "r", "L", "M", "K", "t", "G1", "G2", "o", "m")
+KNOB_FIELDS = knob_fields()  # every family's knobs, in listing order: g r L M K t G1 G2 o m today
 ROW_FIELDS = (
     ("key", "family", *GEO_FIELDS, *KNOB_FIELDS, "params", "macs", "acts", "params_ratio", "macs_ratio", "baseline", *CONDITIONS)
 )  # fmt: skip
