@@ -1,7 +1,7 @@
 """Fused vs naive IGC blocks (and a dense conv), NCHW and channels_last, as ratios from one run.
 
 The IGC permutations cost no MACs but move every activation. This times, at C = 64, 32×32,
-batch 8, one thread (the setting the ``impl="auto"`` rule in ``igcsearch.blocks`` was
+batch 8, one thread (the setting the ``impl="auto"`` rule in ``igcsearch.interleave`` was
 derived from):
 
 - IGC-V1 *stage* (P, secondary 1×1 group conv, Pᵀ: the part the fused variants replace) and
@@ -33,8 +33,8 @@ import torch
 from torch.utils.benchmark import Timer
 
 import igcsearch
-from igcsearch.blocks import MIX, auto_variant
 from igcsearch.counting import count_config
+from igcsearch.interleave import MIX, auto_variant
 
 C, SIZE, BATCH = 64, 32, 8
 VARIANTS = ("naive", "bcast", "matmul", "einsum")

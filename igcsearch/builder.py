@@ -154,9 +154,10 @@ def build(spec: Any, **opts: Any) -> Any:
     """The torch module of a config (BlockConfig, dict, key or JSON path).
 
     ``opts`` go to the family's module, e.g. ``impl="naive"|"fused"|"auto"`` for IGC blocks
-    (see :mod:`igcsearch.blocks`); an unknown option is a ConfigError.
+    (see :mod:`igcsearch.interleave`); an unknown option is a ConfigError. A block config is
+    size-checked, then built by :func:`igcsearch.registry.create_block`.
     """
-    from .registry import get_family
+    from .registry import create_block
 
     net = network_key(spec)
     if net is not None:
@@ -175,12 +176,9 @@ def build(spec: Any, **opts: Any) -> Any:
         raise
     except (TypeError, KeyError, ValueError, AttributeError) as exc:  # malformed input, e.g. unhashable values
         raise ConfigError(f"cannot build from {spec!r}: {type(exc).__name__}: {exc}") from None
-    family = get_family(cfg.family)
-    if family.build is None:
-        raise ConfigError(f"family {cfg.family!r} has no torch module")
     check_size(cfg)
     with allocating(cfg.key):
-        return family.build(cfg, **opts)
+        return create_block(cfg, **opts)
 
 
 # A module is refused before it is allocated when its analytic parameter count is above

@@ -51,6 +51,12 @@ class BlockConfig:
     def validate(self) -> None:
         """Family-specific structural checks (divisibility, products); raise ConfigError."""
 
+    @classmethod
+    def knob_fields(cls) -> dict[str, bool]:
+        """The knob fields of the family's config (its fields beyond the geometry), in order: name -> list-valued."""
+        base = {f.name for f in dataclasses.fields(BlockConfig)}
+        return {f.name: _is_list(cls, f.name) for f in dataclasses.fields(cls) if f.name not in base}
+
     def fail(self, name: str, value: Any, allowed: str) -> None:
         """Raise a ConfigError naming the family, the field, the value and what is allowed."""
         raise ConfigError(f"{self.family}: {name}={value!r} is invalid; must be {allowed}")

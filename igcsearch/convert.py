@@ -568,7 +568,7 @@ def bare(block: nn.Module) -> nn.Module:
     Every family but igc3 ends in ``self.bn`` then ``self.act`` (blocks.py); they become
     identities. An igc3 unit keeps its three BNs, its inner ReLU6 and its residual.
     """
-    from .blocks import Igc3Block
+    from .families.igc3_block import Igc3Block
 
     if not isinstance(block, Igc3Block) and hasattr(block, "bn") and hasattr(block, "act"):
         block.bn = nn.Identity()

@@ -1,4 +1,4 @@
-"""Exact measured counts of a built module: params by numel, MACs by fvcore (METHODS.md §0).
+"""Exact measured counts of a built module: params by numel, MACs by fvcore (docs/counting.md).
 
 ``count(module, ...)`` traces the module in ``eval()`` on one batch-1 input with fvcore's
 ``FlopCountAnalysis`` (one "flop" per multiply-accumulate for conv/linear/matmul/einsum, so
@@ -234,17 +234,16 @@ def count(
 
 
 def count_config(cfg: Any, input_size: int, **opts: Any) -> dict[str, Any]:
-    """Build ``cfg`` (``opts`` go to build), count it, compare with the analytic counts.
+    """Build ``cfg`` (``opts`` go to :func:`~igcsearch.registry.create_block`), count it, compare with the analytic counts.
 
     Returns params_measured, macs_measured, count_ok (both equal, exactly), params, macs
     (analytic, from the family's ``layers``).
     """
-    from .builder import build
     from .cost import columns, totals
-    from .registry import get_family
+    from .registry import create_block, get_family
 
     analytic_params, analytic_macs, _ = totals(get_family(cfg.family).layers(columns(cfg, input_size)))
-    params, macs = count(build(cfg, **opts), cfg, input_size)
+    params, macs = count(create_block(cfg, **opts), cfg, input_size)
     ap, am = int(analytic_params[0]), int(analytic_macs[0])
     return {
         "params_measured": params,

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .blocks import LegoBlock
+from .families.lego_block import LegoBlock
 
 
 class OneHotSTE(torch.autograd.Function):

@@ -138,10 +138,10 @@ def build_key(key: str, impl: str = "auto") -> tuple[Any, int]:
         from .networks import build_network_key
 
         return build_network_key(key, impl=impl), 3
-    from .builder import build
+    from .registry import create_block
 
     cfg = parse_key(key)
-    return build(cfg, impl=impl), cfg.in_channels
+    return create_block(cfg, impl=impl), cfg.in_channels
 
 
 def measure_counts(

@@ -1,10 +1,12 @@
-"""The one registry of block families. A family bundles config, cost, conditions,
-enumeration and (lazily) its torch module, all defined in ``igcsearch/families/<name>.py``."""
+"""The one registry of block families. A family bundles config, cost, conditions and
+enumeration, defined in ``igcsearch/families/<name>.py``, and its torch module, defined in
+``igcsearch/families/<name>_block.py`` and imported only by :func:`create_block`."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
@@ -26,12 +28,20 @@ class Family:
     check: Callable[..., dict]  # (cols) -> {condition: array}, vectorised
     enumerate: Callable[..., dict]  # (geo, limits) -> knob columns + "geo" index
     min_weights: Callable[..., Any]  # (C, S) -> lower bound on conv weights at width C (square)
+    block: str  # "igcsearch.families.igc1_block:Igc1Block": the torch module, imported by create_block
+    examples: tuple[str, ...]  # a few config keys covering the knobs (tests/test_families.py builds them)
     structure: Callable[..., tuple] | None = None  # (cols) -> (keys held fixed by --widest, eligible)
     square_only: bool = False  # family requires C_in == C_out
-    build: Callable[..., Any] | None = None  # (config, **opts) -> torch nn.Module
     order: int = 100  # position in listings (baseline first)
     baseline: bool = False  # the reference row: listed whatever the budget (the regular conv)
-    extra: dict[str, Any] = field(default_factory=dict)
+    # (geo, opts) -> rows per geometry that ``enumerate`` lists before the budget filter (an
+    # array, one float per geometry): sizes the chunks and refuses huge specs. None: 64 rows
+    # per geometry for chunking, 0 towards the size limit.
+    estimate: Callable[..., Any] | None = None
+    # (geo, opts, limit) -> iterator of knob-column dicts (as ``enumerate`` returns them, with
+    # "geo"), about ``limit`` rows each, in ``enumerate``'s order: splits a single geometry
+    # that holds millions of rows. None: a block of geometries is enumerated at once.
+    enumerate_chunks: Callable[..., Any] | None = None
 
 
 REGISTRY: dict[str, Family] = {}
@@ -50,9 +60,14 @@ def knob_structure(*knobs: str) -> Callable[..., tuple]:
 
 
 def register(family: Family) -> Family:
-    """Add a family; a duplicate name is an error, never a silent override."""
+    """Add a family; a duplicate name, or knobs that are not its config's fields, is an error."""
     if family.name in REGISTRY:
         raise ValueError(f"family {family.name!r} is already registered")
+    if tuple(family.knobs) != tuple(config_knobs(family.config)):
+        raise ValueError(
+            f"family {family.name!r}: knobs {list(family.knobs)} must be its config's knob fields "
+            f"{list(config_knobs(family.config))}, in order"
+        )
     REGISTRY[family.name] = family
     return family
 
@@ -77,6 +92,68 @@ def get_family(name: str) -> Family:
 
 
 def _load() -> None:
-    import importlib
-
     importlib.import_module("igcsearch.families")  # registers every family module once
+
+
+# ---------------------------------------------------------------- knobs
+
+
+def config_knobs(config: type) -> dict[str, bool]:
+    """Knob fields of a config class (its fields beyond the geometry), in order: name -> list-valued."""
+    return config.knob_fields()
+
+
+def knob_fields() -> tuple[str, ...]:
+    """Knob names of every family in listing order, each once: the knob columns of a row."""
+    out: dict[str, None] = {}
+    for family in families():
+        out.update(dict.fromkeys(config_knobs(family.config)))
+    return tuple(out)
+
+
+def scalar_knobs() -> tuple[str, ...]:
+    """:func:`knob_fields` without the list-valued knobs (igc2's K): the ones a row sorts by."""
+    lists = {name for family in families() for name, is_list in config_knobs(family.config).items() if is_list}
+    return tuple(name for name in knob_fields() if name not in lists)
+
+
+# ---------------------------------------------------------------- torch modules
+
+
+def block_class(family: Family | str) -> type:
+    """The torch module class of a family, imported from its ``block`` path (imports torch)."""
+    fam = get_family(family) if isinstance(family, str) else family
+    module, _, name = fam.block.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def block_options(cls: type) -> tuple[str, ...]:
+    """The build options a block class takes: the keyword-only parameters of its ``__init__``."""
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters.values()
+    return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def create_block(config: Any, **opts: Any) -> Any:
+    """The torch module of a BlockConfig (``opts``, e.g. ``impl="naive"``, go to its class).
+
+    The family's module is imported here, lazily. A config that is not its family's config
+    class, or an option the module does not take, is a ConfigError. No size check and no
+    other input forms: :func:`igcsearch.build` is the front door for keys, dicts and files.
+    """
+    if not isinstance(getattr(config, "family", None), str) or not hasattr(type(config), "knob_fields"):
+        raise ConfigError(
+            f"create_block needs a BlockConfig, got {type(config).__name__} (igcsearch.build takes keys, dicts, files)"
+        )
+    family = get_family(config.family)
+    if not isinstance(config, family.config):
+        raise ConfigError(f"{family.name}: expected a {family.config.__name__} config, got {type(config).__name__}")
+    cls = block_class(family)
+    allowed = block_options(cls)
+    unknown = sorted(set(opts) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"{family.name}: unknown build option(s) {', '.join(unknown)}; valid options: {', '.join(allowed)}"
+        )
+    return cls(config, **opts)

@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from .registry import get_family
+from .registry import get_family, scalar_knobs
 
 Cell = np.ndarray | str
 _BOOL = {"csv": ("False", "True"), "md": ("False", "True"), "json": ("false", "true")}
 _NULL = {"csv": "", "md": "", "json": "null"}
 _TABLE_LIMIT = 1 << 22
-KNOBS = ("g", "r", "L", "M", "t", "G1", "G2", "o", "m")
+KNOBS = scalar_knobs()  # igc2's K (a list) is rendered on its own
 
 
 def _csv_text(value: str) -> str:

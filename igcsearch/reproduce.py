@@ -55,7 +55,9 @@ class Reproduction:
 
 
 _NO_BN = "the paper's figure matches ours without BN gamma/beta ({no_bn} M), rounded"
-_README = "README #params follow no single counting rule (docs/networks.md#igcv1-imagenet): difference shown, not tuned to"
+_README = (
+    "README #params follow no single counting rule (docs/networks.md#igcv1-imagenet): difference shown, not tuned to"
+)
 _REGCONV_NOTES = {
     38: "ours is {macs_e8} x 10^8 MACs, which rounds to the paper's 1.1 x 10^8 at its two significant digits: "
     "the difference is the paper's rounding",
@@ -88,7 +90,11 @@ REPRODUCTIONS: dict[str, Reproduction] = {
             (
                 Entry("resnet18", 18, 11.151e6, 1.8e9, _README),
                 Entry(
-                    "resnet18-c69", 18, 11.333e6, 2.1e9, _README + "; the IGC-V1 authors' slides (ICCV 2017) print 13.33 M for it"
+                    "resnet18-c69",
+                    18,
+                    11.333e6,
+                    2.1e9,
+                    _README + "; the IGC-V1 authors' slides (ICCV 2017) print 13.33 M for it",
                 ),
                 Entry("igc-l4m32", 18, 11.205e6, 1.9e9, _README),
                 Entry("igc-l16m16", 18, 11.329e6, 2.2e9, _README),

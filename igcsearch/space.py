@@ -17,11 +17,11 @@ import numpy as np
 
 from .cost import out_size, totals
 from .errors import SpecError
-from .registry import CONDITIONS, Family, get_family
+from .registry import CONDITIONS, Family, get_family, knob_fields
 from .spec import MAX_CHANNELS, Spec
 
 GEO_FIELDS = ("in_channels", "out_channels", "kernel", "stride", "input_size")
-KNOB_FIELDS = ("g", "r", "L", "M", "K", "t", "G1", "G2", "o", "m")
+KNOB_FIELDS = knob_fields()  # every family's knobs, in listing order: g r L M K t G1 G2 o m today
 ROW_FIELDS = (
     ("key", "family", *GEO_FIELDS, *KNOB_FIELDS, "params", "macs", "acts", "params_ratio", "macs_ratio", "baseline", *CONDITIONS)
 )  # fmt: skip
@@ -112,7 +112,7 @@ def family_parts(
     above CHUNK_ROWS with an ``enumerate_chunks(geo, opts, limit)`` hook; other blocks are
     enumerated at once.
     """
-    split = family.extra.get("enumerate_chunks")
+    split = family.enumerate_chunks
     if split is None or (estimate is not None and estimate <= CHUNK_ROWS):
         yield _filtered(family, geo, family.enumerate(geo, opts), opts)
         return
@@ -219,7 +219,7 @@ def sized_blocks(family: Family, geo: dict[str, np.ndarray], opts: Options) -> I
     """(index block, its estimated rows): blocks of geometries of about CHUNK_ROWS rows; a
     geometry estimated above CHUNK_ROWS is a block of its own."""
     n = geo["in_channels"].size
-    est_fn = family.extra.get("estimate")
+    est_fn = family.estimate
     est = est_fn(geo, opts) if est_fn else np.full(n, 64, dtype=np.int64)
     cum = np.cumsum(np.maximum(np.asarray(est, dtype=np.float64), 1))
     start = 0
@@ -286,7 +286,7 @@ def estimated_rows(spec: Spec) -> float:
 
 
 def _estimate(family: Family, geo: dict[str, np.ndarray], opts: Options) -> float:
-    est = family.extra.get("estimate")
+    est = family.estimate
     return float(np.asarray(est(geo, opts), dtype=np.float64).sum()) if est is not None else 0.0
 
 

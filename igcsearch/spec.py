@@ -14,6 +14,7 @@ from typing import Any
 
 from .config import MAX_CHANNELS, MAX_KERNEL, MAX_STRIDE
 from .errors import PresetError, SpecError
+from .registry import scalar_knobs
 from .units import MAX_VALUES, NON_FINITE, parse_int_list, parse_si
 
 MAX_INPUT_SIZE = 4096  # H = W of a block's input: 4096² activations per channel is already 64 MiB
@@ -22,7 +23,7 @@ MAX_NAME_BYTES = 255  # a name becomes a directory name: one path component on e
 SORT_ROW_FIELDS = (
     "key", "family", "in_channels", "out_channels", "kernel", "stride", "input_size",
     "params", "macs", "acts", "params_ratio", "macs_ratio", "balance",
-    "g", "r", "L", "M", "t", "G1", "G2", "o", "m",
+    *scalar_knobs(),  # every family's scalar knobs (not igc2's list K): g r L M t G1 G2 o m today
 )  # fmt: skip
 
 

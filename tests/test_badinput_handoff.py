@@ -382,20 +382,12 @@ def test_full_disk_on_checkpoint_is_one_error(tmp_path: Path, monkeypatch: pytes
 def test_allocation_failure_names_what(monkeypatch: pytest.MonkeyPatch) -> None:
     """A torch allocation failure while building is one ConfigError naming the config."""
     import igcsearch
+    import igcsearch.registry
     from igcsearch.errors import ConfigError
-    from igcsearch.registry import get_family
-
-    family = get_family("conv")
 
     def no_memory(cfg: Any, **opts: Any) -> None:
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:121] DefaultCPUAllocator: can't allocate memory")
 
-    monkeypatch.setitem(__import__("igcsearch.registry").registry.REGISTRY, "conv", _replace(family, no_memory))
+    monkeypatch.setattr(igcsearch.registry, "create_block", no_memory)
     with pytest.raises(ConfigError, match=r"out of memory building conv-c8k3: .*can't allocate memory"):
         igcsearch.build("conv-c8k3")
-
-
-def _replace(family: Any, build: Any) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(family, build=build)

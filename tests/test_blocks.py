@@ -1,4 +1,4 @@
-"""Torch modules of every family (igcsearch.blocks) and build() (igcsearch.build).
+"""Torch modules of every family (igcsearch/families/*_block.py) and build() (igcsearch.build).
 
 Parametrized over the family registry: every registered family must have cases in CASES.
 Checks shapes, params == analytic, memory formats, fused == naive, state_dict transfer,
@@ -19,22 +19,16 @@ from conftest import out_size
 from torch import nn
 
 import igcsearch
-from igcsearch.blocks import (
-    BLOCKS,
-    IMPLS,
-    Igc1Block,
-    Igc2Block,
-    Igc3Block,
-    LegoBlock,
-    auto_variant,
-    channel_shuffle,
-    is_channels_last,
-)
 from igcsearch.builder import build, resolve
 from igcsearch.config import parse_key
 from igcsearch.cost import columns, totals
 from igcsearch.errors import ConfigError
-from igcsearch.registry import families, get_family
+from igcsearch.families.igc1_block import Igc1Block
+from igcsearch.families.igc2_block import Igc2Block
+from igcsearch.families.igc3_block import Igc3Block
+from igcsearch.families.lego_block import LegoBlock
+from igcsearch.interleave import IMPLS, auto_variant, channel_shuffle, is_channels_last
+from igcsearch.registry import block_class, families, get_family
 
 # Several configs per family: stride 2, C_in != C_out where allowed, k = 1, 3, 5, igc1 M = 1,
 # igc3 with and without residual, lego o = 1 and o = c.
@@ -83,7 +77,6 @@ def randomize_bn(module: nn.Module, seed: int = 0) -> nn.Module:
 
 def test_every_family_has_cases() -> None:
     assert set(CASES) == {f.name for f in families()}
-    assert set(BLOCKS) == set(CASES)
     for name, keys in CASES.items():
         assert all(parse_key(k).family == name for k in keys)
 
@@ -93,7 +86,7 @@ def test_every_family_has_cases() -> None:
 def test_forward_shape_and_finite(key: str, size: int) -> None:
     cfg = parse_key(key)
     module = build(cfg)
-    assert isinstance(module, BLOCKS[cfg.family])
+    assert isinstance(module, block_class(cfg.family))
     side = out_size(size, cfg.kernel, cfg.stride)
     for train in (True, False):
         module.train(train)

@@ -20,11 +20,11 @@ from test_blocks import CASES, KEYS, analytic
 from torch import nn
 
 import igcsearch
-from igcsearch.blocks import IMPLS, mix_bcast
 from igcsearch.builder import build
 from igcsearch.config import parse_key
 from igcsearch.counting import CountError, count, count_config, flop_count_analysis, handles, input_shape
 from igcsearch.errors import ConfigError
+from igcsearch.interleave import IMPLS, mix_bcast
 
 FlopCountAnalysis = flop_count_analysis()
 

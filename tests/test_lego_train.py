@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from igcsearch.blocks import LegoBlock
 from igcsearch.families.lego import Lego
+from igcsearch.families.lego_block import LegoBlock
 from igcsearch.lego_train import (
     LegoTrainBlock,
     freeze,

@@ -266,14 +266,14 @@ def test_channels_last_counts_the_variant_that_is_timed(monkeypatch: pytest.Monk
     """IGC-V1 L4M4 runs bcast in NCHW and matmul in channels_last: fvcore must trace the timed one."""
     import torch
 
-    import igcsearch.blocks as blocks
+    import igcsearch.interleave as interleave
     from igcsearch.measure import MeasureOptions, measure_counts
 
-    assert blocks.auto_variant(4, 4, False) == "bcast" and blocks.auto_variant(4, 4, True) == "matmul"
+    assert interleave.auto_variant(4, 4, False) == "bcast" and interleave.auto_variant(4, 4, True) == "matmul"
     calls: list[str] = []
     for name in ("bcast", "matmul"):
-        real = blocks.MIX[name]
-        monkeypatch.setitem(blocks.MIX, name, lambda y, w, cl, _n=name, _f=real: calls.append(_n) or _f(y, w, cl))
+        real = interleave.MIX[name]
+        monkeypatch.setitem(interleave.MIX, name, lambda y, w, cl, _n=name, _f=real: calls.append(_n) or _f(y, w, cl))
     for channels_last, variant in ((False, "bcast"), (True, "matmul")):
         calls.clear()
         opts = MeasureOptions(channels_last=channels_last)

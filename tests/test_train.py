@@ -63,7 +63,7 @@ def read_metrics(path: Path) -> list[dict[str, str]]:
 
 
 def test_one_epoch_of_a_block_config(data: Path, tmp_path: Path) -> None:
-    from igcsearch.blocks import Igc1Block
+    from igcsearch.families.igc1_block import Igc1Block
     from igcsearch.train import evaluate, load_data
 
     cfg = write_config(tmp_path, "igc1-L4M2-c8k3")
@@ -143,7 +143,7 @@ def test_train_a_converted_model_file(data: Path, tmp_path: Path) -> None:
 
 
 def test_lego_learns_its_combination_and_ends_sparse(data: Path, tmp_path: Path) -> None:
-    from igcsearch.blocks import LegoBlock
+    from igcsearch.families.lego_block import LegoBlock
 
     cfg = write_config(tmp_path, "lego-o2m4-c8k3")
     opts = TrainOptions(epochs=2, batch=16, crop_pad=1, lego="learn", lego_freeze=1, lego_balance=0.01)

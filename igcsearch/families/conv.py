@@ -44,13 +44,6 @@ def min_weights(width: np.ndarray, area: int) -> np.ndarray:
     return area * width * width
 
 
-def build(cfg: Conv, **opts: Any) -> Any:
-    """conv-BN-ReLU module."""
-    from ..blocks import ConvBlock
-
-    return ConvBlock(cfg, **opts)
-
-
 FAMILY = register(
     Family(
         name="conv",
@@ -62,7 +55,8 @@ FAMILY = register(
         check=check,
         enumerate=enumerate_,
         min_weights=min_weights,
-        build=build,
+        block="igcsearch.families.conv_block:ConvBlock",
+        examples=("conv-c8k3", "conv-i8o12k3s2", "conv-i4o6k1"),
         order=0,
         baseline=True,
     )

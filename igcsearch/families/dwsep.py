@@ -17,7 +17,7 @@ from ..registry import Family, knob_structure, register
 class Dwsep(BlockConfig):
     """k×k depthwise conv C_in→r·C_in (stride s), then 1×1 conv r·C_in→C_out, one BN."""
 
-    r: int = 1  # depth multiplier (rank r of the depthwise decomposition, seed 004)
+    r: int = 1  # depth multiplier (rank r of the depthwise decomposition: He et al., CVPR Workshops 2019)
 
     family: ClassVar[str] = "dwsep"
     token: ClassVar[str] = "r{r}"
@@ -52,13 +52,6 @@ def min_weights(width: np.ndarray, area: int) -> np.ndarray:
     return area * width + width * width
 
 
-def build(cfg: Dwsep, **opts: Any) -> Any:
-    """Depthwise-separable block module."""
-    from ..blocks import DwsepBlock
-
-    return DwsepBlock(cfg, **opts)
-
-
 FAMILY = register(
     Family(
         name="dwsep",
@@ -70,8 +63,9 @@ FAMILY = register(
         check=check,
         enumerate=enumerate_,
         min_weights=min_weights,
+        block="igcsearch.families.dwsep_block:DwsepBlock",
+        examples=("dwsep-r1-c8k3", "dwsep-r2-i8o12k5s2"),
         structure=knob_structure("r"),
-        build=build,
         order=2,
     )
 )

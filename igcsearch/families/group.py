@@ -55,13 +55,6 @@ def min_weights(width: np.ndarray, area: int) -> np.ndarray:
     return area * width
 
 
-def build(cfg: Group, **opts: Any) -> Any:
-    """Group conv-BN-ReLU module."""
-    from ..blocks import GroupBlock
-
-    return GroupBlock(cfg, **opts)
-
-
 FAMILY = register(
     Family(
         name="group",
@@ -73,8 +66,9 @@ FAMILY = register(
         check=check,
         enumerate=enumerate_,
         min_weights=min_weights,
+        block="igcsearch.families.group_block:GroupBlock",
+        examples=("group-g4-c8k3", "group-g2-i4o6k5s2"),
         structure=knob_structure("g"),
-        build=build,
         order=1,
     )
 )

@@ -1,4 +1,4 @@
-"""IGC-V1: interleaved group convolution (Zhang et al., ICCV 2017; METHODS.md §1).
+"""IGC-V1: interleaved group convolution (Zhang et al., ICCV 2017; docs/families.md#igc1).
 
 Primary k×k group conv with L groups (M channels each), permutation, secondary 1×1 group
 conv with M groups (L channels each), inverse permutation, BN, ReLU. C_out = L·M.
@@ -78,13 +78,6 @@ def min_weights(width: np.ndarray, area: int) -> np.ndarray:
     return np.floor(2 * np.sqrt(area * width.astype(float) ** 3)).astype(np.int64)
 
 
-def build(cfg: Igc1, **opts: Any) -> Any:
-    """IGC-V1 block module."""
-    from ..blocks import Igc1Block
-
-    return Igc1Block(cfg, **opts)
-
-
 FAMILY = register(
     Family(
         name="igc1",
@@ -101,8 +94,9 @@ FAMILY = register(
         check=check,
         enumerate=enumerate_,
         min_weights=min_weights,
+        block="igcsearch.families.igc1_block:Igc1Block",
+        examples=("igc1-L4M2-c8k3", "igc1-L2M4-i4o8k3s2", "igc1-L8M1-c8k3"),
         structure=knob_structure("L"),
-        build=build,
         order=3,
     )
 )

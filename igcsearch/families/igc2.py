@@ -1,4 +1,4 @@
-"""IGC-V2: interleaved structured sparse convolutions (Xie et al., CVPR 2018; METHODS.md §2).
+"""IGC-V2: interleaved structured sparse convolutions (Xie et al., CVPR 2018; docs/families.md#igc2).
 
 y = P_n W_n ⋯ P_1 W_1 x: W_1 is a k×k group conv, W_2..W_n are 1×1 group convs, W_i has K_i
 channels per group (C/K_i groups), each followed by channel_shuffle(C/K_i); one BN at the
@@ -266,13 +266,6 @@ def min_weights(width: np.ndarray, area: int) -> np.ndarray:
     return np.floor(np.e * w * np.log(np.maximum(area * w, np.e))).astype(np.int64)
 
 
-def build(cfg: Igc2, **opts: Any) -> Any:
-    """IGC-V2 block module."""
-    from ..blocks import Igc2Block
-
-    return Igc2Block(cfg, **opts)
-
-
 FAMILY = register(
     Family(
         name="igc2",
@@ -288,10 +281,12 @@ FAMILY = register(
         check=check,
         enumerate=enumerate_,
         min_weights=min_weights,
+        block="igcsearch.families.igc2_block:Igc2Block",
+        examples=("igc2-K1x2x4-c8k3", "igc2-K2x2x2-c8k3s2", "igc2-K1x2x2x3-c12k1"),
         structure=tail_structure,
         square_only=True,
-        build=build,
         order=4,
-        extra={"estimate": estimate, "enumerate_chunks": enumerate_chunks},
+        estimate=estimate,
+        enumerate_chunks=enumerate_chunks,
     )
 )

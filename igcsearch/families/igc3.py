@@ -1,4 +1,4 @@
-"""IGC-V3: interleaved low-rank group convolutions (Sun et al., BMVC 2018; METHODS.md §3).
+"""IGC-V3: interleaved low-rank group convolutions (Sun et al., BMVC 2018; docs/families.md#igc3).
 
 Inverted residual unit with E = t·C_in: 1×1 group conv (G1 groups) C_in→E + BN,
 channel_shuffle(G1), k×k depthwise conv on E (stride s) + BN + ReLU6, 1×1 group conv
@@ -92,13 +92,6 @@ def min_weights(width: np.ndarray, area: int) -> np.ndarray:
     return (area + 2) * width
 
 
-def build(cfg: Igc3, **opts: Any) -> Any:
-    """IGC-V3 unit module."""
-    from ..blocks import Igc3Block
-
-    return Igc3Block(cfg, **opts)
-
-
 FAMILY = register(
     Family(
         name="igc3",
@@ -117,9 +110,10 @@ FAMILY = register(
         check=check,
         enumerate=enumerate_,
         min_weights=min_weights,
+        block="igcsearch.families.igc3_block:Igc3Block",
+        examples=("igc3-t2G2x2-c8k3", "igc3-t1G2x2-i8o12k3", "igc3-t3G4x3-c12k5s2"),
         structure=knob_structure("t", "G1", "G2"),
-        build=build,
         order=5,
-        extra={"estimate": estimate},
+        estimate=estimate,
     )
 )

@@ -1,4 +1,4 @@
-"""LegoNet: Lego filters (Yang et al., ICML 2019; METHODS.md §4).
+"""LegoNet: Lego filters (Yang et al., ICML 2019; docs/families.md#lego).
 
 m Lego filters of size (c/o)×k×k are shared by all n outputs; each output i picks, for each
 of the o channel splits j, one Lego filter π(i, j) and a coefficient α(i, j). Inference is
@@ -135,13 +135,6 @@ def min_weights(width: np.ndarray, area: int) -> np.ndarray:
     return 2 * np.sqrt(area).astype(np.int64) * width
 
 
-def build(cfg: Lego, **opts: Any) -> Any:
-    """Lego block module (sparse merge)."""
-    from ..blocks import LegoBlock
-
-    return LegoBlock(cfg, **opts)
-
-
 FAMILY = register(
     Family(
         name="lego",
@@ -157,9 +150,10 @@ FAMILY = register(
         check=check,
         enumerate=enumerate_,
         min_weights=min_weights,
+        block="igcsearch.families.lego_block:LegoBlock",
+        examples=("lego-o2m3-i8o12k5", "lego-o8m4-c8k3s2", "lego-o1m4-c8k3"),
         structure=ratio_structure,
-        build=build,
         order=6,
-        extra={"estimate": estimate},
+        estimate=estimate,
     )
 )

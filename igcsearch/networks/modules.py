@@ -1,8 +1,8 @@
 """Torch modules of the network layers (:mod:`igcsearch.networks.layers`), one per layer.
 
-Family blocks come from :func:`igcsearch.build` unchanged, except that a block with
-``relu=False`` (the second block of a residual unit) has its final ReLU replaced by an
-identity, so the unit is block (BN, ReLU), block (BN), add, ReLU.
+Family blocks come from :func:`igcsearch.registry.create_block` unchanged, except that a
+block with ``relu=False`` (the second block of a residual unit) has its final ReLU replaced
+by an identity, so the unit is block (BN, ReLU), block (BN), add, ReLU.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 from torch import Tensor, nn
 
-from ..blocks import conv2d
 from ..config import BlockConfig
+from ..interleave import conv2d
+from ..registry import create_block
 from .layers import Block, ConvBN, Head, MaxPool, Residual
 
 
@@ -76,9 +77,7 @@ def to_module(layer: Any, **opts: Any) -> nn.Module:
     if isinstance(layer, ConvBN):
         return ConvBNAct(layer)
     if isinstance(layer, Block):
-        from ..builder import build
-
-        module = build(block_config(layer), **opts)
+        module = create_block(block_config(layer), **opts)
         if not layer.relu and layer.family != "igc3":
             module.act = nn.Identity()  # the block ends at its BN; the unit's ReLU follows the add
         return module

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..cost import totals
-from ..registry import get_family
+from ..registry import get_family, knob_fields
 from ..spec import Spec
 from .layers import Block, ConvBN, Head, MaxPool, Residual, blocks
 from .rows import reference_for
@@ -31,7 +31,7 @@ NETWORK_CONVENTION = (
     f"{COUNTING}; acts = conv and FC output elements per sample; params_ratio/macs_ratio are against "
     "the reference network (its own line names it), not a block's regular conv-BN-ReLU"
 )
-KNOB_COLUMNS = ("g", "r", "L", "M", "K", "t", "G1", "G2", "o", "m")  # first-stage (prototype) knobs
+KNOB_COLUMNS = knob_fields()  # first-stage (prototype) knobs
 Column = tuple[str, str, Callable[[Any], str]]
 
 
