@@ -18,7 +18,8 @@ from network_refs import ref_mobilenet, ref_plain, ref_resnet18
 from typer.testing import CliRunner
 
 from igcsearch.api import search as api_search
-from igcsearch.cli import MEASURE_KEYS, app
+from igcsearch.cli import app
+from igcsearch.cli.search import MEASURE_KEYS
 from igcsearch.counting import count
 from igcsearch.errors import ConfigError, SpecError
 from igcsearch.measure import MeasureOptions

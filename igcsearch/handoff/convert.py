@@ -44,9 +44,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import MAX_CHANNELS, MAX_KERNEL
-from .errors import IgcSearchError, is_allocation_error
-from .report import file_mode
+from ..config import MAX_CHANNELS, MAX_KERNEL
+from ..errors import IgcSearchError, is_allocation_error
+from ..report import file_mode
 
 RULES = {
     "widest-balanced": "most params within the layer's budget (the most capacity it allows) among configs within "
@@ -538,7 +538,7 @@ def shape_of(output: Any) -> Any:
 
 def count_model(model: Any, in_channels: int, input_size: int) -> tuple[int, int, str]:
     """(params, MACs, note) of a whole model; ops fvcore cannot count are named in the note."""
-    from .counting import CountError, count
+    from ..counting import CountError, count
 
     try:
         params, macs = count(model, (in_channels, input_size, input_size))
@@ -568,7 +568,7 @@ def bare(block: nn.Module) -> nn.Module:
     Every family but igc3 ends in ``self.bn`` then ``self.act`` (blocks.py); they become
     identities. An igc3 unit keeps its three BNs, its inner ReLU6 and its residual.
     """
-    from .blocks import Igc3Block
+    from ..blocks import Igc3Block
 
     if not isinstance(block, Igc3Block) and hasattr(block, "bn") and hasattr(block, "act"):
         block.bn = nn.Identity()
@@ -670,7 +670,7 @@ def layer_budget(conv: nn.Conv2d, out_hw: tuple[int, int], fraction: float) -> t
 
 def candidates_for(conv: nn.Conv2d, size: int, family: str, balance_tol: float, budget: tuple[int, int]) -> Any:
     """Every valid config of the family for this conv's geometry within the budget (params, MACs)."""
-    from .api import enumerate_space
+    from ..api import enumerate_space
 
     return enumerate_space(
         in_channels=conv.in_channels,
@@ -687,7 +687,7 @@ def candidates_for(conv: nn.Conv2d, size: int, family: str, balance_tol: float, 
 
 def _why_none(conv: nn.Conv2d, size: int, family: str, balance_tol: float, budget: tuple[int, int]) -> str:
     """The reason a layer has no candidate, with a hint when only the balance tolerance is in the way."""
-    from .registry import get_family
+    from ..registry import get_family
 
     if get_family(family).square_only and conv.in_channels != conv.out_channels:
         return f"{family} blocks are square (C_in = C_out); this conv maps {conv.in_channels} -> {conv.out_channels}"
@@ -727,7 +727,7 @@ def convert(
     is ``--budget conv`` plus the conv's MACs. The example input (1, in_channels, input_size,
     input_size) finds each layer's input size; the model's output shape is checked unchanged.
     """
-    from .registry import get_family
+    from ..registry import get_family
 
     get_family(family)  # unknown family: one clear error
     if rule not in RULES:
@@ -768,8 +768,8 @@ def _convert(
     model: nn.Module, family: str, rule: str, min_kernel: int, in_channels: int, input_size: int, balance_tol: float,
     fraction: float, block_bn: bool, impl: str,
 ) -> ConvertResult:  # fmt: skip
-    from .builder import build
-    from .config import parse_key
+    from ..builder import build
+    from ..config import parse_key
 
     x = example_input(model, in_channels, input_size)
     before_shape = shape_of(run_model(model, x))

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .blocks import LegoBlock
+from ..blocks import LegoBlock
 
 
 class OneHotSTE(torch.autograd.Function):

@@ -41,8 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import __version__
-from .errors import IgcSearchError
+from .. import __version__
+from ..errors import IgcSearchError
 
 DATA_KEYS = ("x_train", "y_train", "x_test", "y_test")
 METRIC_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds")
@@ -287,19 +287,19 @@ def make_model(
     a key and ``package.module:factory`` an import path even when a file of that name exists;
     a ``.json`` file (or a file starting with ``{``) is an export record or config.
     """
-    from .builder import looks_like_key
-    from .config import BlockConfig
+    from ..builder import looks_like_key
+    from ..config import BlockConfig
 
     if not isinstance(source, (str, Path)):
         raise TypeError(f"train: source must be a str or Path, got {type(source).__name__}")
     source = str(source)
     path = Path(source)
     if looks_like_key(source) and ":" not in source and path.suffix != ".json":
-        from .builder import build
+        from ..builder import build
 
         built, key, where = build(source.strip()), source.strip(), None
     elif path.suffix == ".json" or (path.is_file() and _is_json(path)):
-        from .builder import build
+        from ..builder import build
         from .export import read_record, record_key
 
         record = read_record(path)
@@ -315,7 +315,7 @@ def make_model(
     cfg = getattr(built, "cfg", None)
     if isinstance(cfg, BlockConfig) and not key.startswith("net-"):
         head = cfg.out_channels * data.classes + data.classes
-        from .builder import param_limit
+        from ..builder import param_limit
 
         limit, why = param_limit()
         if head > limit:
