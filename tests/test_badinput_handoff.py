@@ -278,7 +278,7 @@ def test_full_disk_message_says_the_disk_is_full(tmp_path: Path, monkeypatch: py
     import shutil
     from collections import namedtuple
 
-    from igcsearch.handoff.convert import save_model
+    from igcsearch.handoff.model import save_model
 
     def fail(*a: Any, **k: Any) -> None:
         raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
@@ -293,7 +293,7 @@ def test_full_disk_message_says_the_disk_is_full(tmp_path: Path, monkeypatch: py
 
 def test_trusted_pickle_prints_the_warning(tmp_path: Path) -> None:
     """With --trust-pickle the file loads, and the warning that it runs code is printed once."""
-    from igcsearch.handoff.convert import PICKLE_WARNING
+    from igcsearch.handoff.model import PICKLE_WARNING
 
     out = check(CASES["convert-pickle-trusted"], tmp_path)
     assert out.stderr.count(f"warning: {PICKLE_WARNING}") == 1
@@ -312,7 +312,7 @@ def test_key_file_never_read_by_build(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_import_path_never_unpickled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from igcsearch.handoff.convert import load_model
+    from igcsearch.handoff.model import load_model
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "usermod2.py").write_text(FACTORY)
@@ -322,7 +322,7 @@ def test_import_path_never_unpickled(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_api_trust_pickle(tmp_path: Path) -> None:
-    from igcsearch.handoff.convert import PICKLE_WARNING, is_pickle, load_model
+    from igcsearch.handoff.model import PICKLE_WARNING, is_pickle, load_model
 
     path = tmp_path / "m.pt"
     torch.save(nn.Sequential(nn.Conv2d(3, 4, 3)), path)
@@ -340,7 +340,7 @@ def test_api_trust_pickle(tmp_path: Path) -> None:
     ("call", "message"),
     [
         (
-            lambda: __import__("igcsearch.handoff.convert").handoff.convert.load_model(123),
+            lambda: __import__("igcsearch.handoff.model").handoff.model.load_model(123),
             "source must be a str or Path, got int",
         ),
         (
@@ -369,14 +369,14 @@ def test_api_wrong_types_are_type_errors(call: Any, message: str) -> None:
 @pytest.mark.parametrize("exc", [OSError(errno.ENOSPC, "No space left on device"), RuntimeError("file write failed")])
 def test_full_disk_on_save_is_one_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exc: Exception) -> None:
     """A failed save (full disk) is one IgcSearchError and leaves no file, temporary or final."""
-    from igcsearch.handoff import convert
+    from igcsearch.handoff.model import save_model
 
     def full(*args: Any, **kwargs: Any) -> None:
         raise exc
 
     monkeypatch.setattr(torch, "save", full)
     with pytest.raises(IgcSearchError, match=r"cannot write '.*x.pt': (No space left on device|RuntimeError)"):
-        convert.save_model(nn.Linear(1, 1), tmp_path / "x.pt")
+        save_model(nn.Linear(1, 1), tmp_path / "x.pt")
     assert list(tmp_path.iterdir()) == []
 
 

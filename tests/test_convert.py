@@ -132,7 +132,8 @@ def test_fraction_and_block_bn() -> None:
 
 
 def test_converted_model_saves_and_reloads(tmp_path: Path) -> None:
-    from igcsearch.handoff.convert import convert, save_model
+    from igcsearch.handoff.convert import convert
+    from igcsearch.handoff.model import save_model
 
     result = convert(TinyNet(), "lego", input_size=16)
     path = save_model(result.model, tmp_path / "new.pt")
@@ -143,7 +144,8 @@ def test_converted_model_saves_and_reloads(tmp_path: Path) -> None:
 
 
 def test_convert_our_resnet(tmp_path: Path) -> None:
-    from igcsearch.handoff.convert import convert, save_model
+    from igcsearch.handoff.convert import convert
+    from igcsearch.handoff.model import save_model
     from igcsearch.networks import build_network
 
     model = build_network("resnet20")
@@ -166,7 +168,8 @@ def test_convert_our_resnet(tmp_path: Path) -> None:
 
 
 def test_torchscript_route(tmp_path: Path) -> None:
-    from igcsearch.handoff.convert import convert, load_model
+    from igcsearch.handoff.convert import convert
+    from igcsearch.handoff.model import load_model
 
     seq = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
                         nn.Conv2d(16, 16, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 4))  # fmt: skip
@@ -192,7 +195,7 @@ def test_torchscript_route(tmp_path: Path) -> None:
 
 
 def test_import_path_and_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from igcsearch.handoff.convert import load_model
+    from igcsearch.handoff.model import load_model
 
     (tmp_path / "usernet_routes.py").write_text(
         textwrap.dedent("""
@@ -285,7 +288,7 @@ def small_cnn() -> nn.Sequential:
 def test_traced_torchscript_is_refused_clearly_and_scripted_works(
     tmp_path: Path, cli: Any, command: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from igcsearch.handoff.convert import load_model
+    from igcsearch.handoff.model import load_model
 
     monkeypatch.chdir(tmp_path)
     model, x = small_cnn(), torch.randn(2, 3, 16, 16)

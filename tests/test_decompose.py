@@ -58,8 +58,8 @@ def test_weight_error_is_eckart_young() -> None:
 
 
 def test_decompose_at_full_rank_is_exact_and_reloads(tmp_path: Path) -> None:
-    from igcsearch.handoff.convert import save_model
     from igcsearch.handoff.decompose import decompose
+    from igcsearch.handoff.model import save_model
 
     model, x = make_net(), images()
     with torch.no_grad():

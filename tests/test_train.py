@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from igcsearch.errors import IgcSearchError
-from igcsearch.handoff.convert import PICKLE_WARNING
+from igcsearch.handoff.model import PICKLE_WARNING
 from igcsearch.handoff.train import METRIC_FIELDS, TrainOptions, train
 
 SHORT = TrainOptions(epochs=1, batch=16, crop_pad=1, lr=0.05)
@@ -123,7 +123,8 @@ def test_resume_continues_exactly(data: Path, tmp_path: Path) -> None:
 def test_train_a_converted_model_file(data: Path, tmp_path: Path) -> None:
     from torch import nn
 
-    from igcsearch.handoff.convert import convert, save_model
+    from igcsearch.handoff.convert import convert
+    from igcsearch.handoff.model import save_model
 
     model = nn.Sequential(
         nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),

@@ -138,8 +138,8 @@ def convert(
     weights: Weights = None,
     trust_pickle: TrustPickle = False,
 ) -> None:
-    from ..handoff.convert import check_example, load_model, output_path, save_model
     from ..handoff.convert import convert as run_convert
+    from ..handoff.model import check_example, load_model, output_path, save_model
     from ..handoff.train import _stem
 
     tol = _tolerance(balance_tol)
@@ -232,9 +232,9 @@ def decompose(
     weights: Weights = None,
     trust_pickle: TrustPickle = False,
 ) -> None:
-    from ..handoff.convert import check_example, load_model, output_path, save_model
     from ..handoff.decompose import check_options
     from ..handoff.decompose import decompose as run_decompose
+    from ..handoff.model import check_example, load_model, output_path, save_model
     from ..handoff.train import _stem
 
     check_options(rank, in_channels, input_size, sweeps)

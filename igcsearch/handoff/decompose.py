@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import IgcSearchError
-from .convert import check_example, example_input, probe_convs, run_model, set_module, shape_of, too_large
+from .model import check_example, example_input, probe_convs, run_model, set_module, shape_of, too_large
 
 RIDGE = 1e-4  # relative ridge of the per-channel regressions (see refine)
 MAX_GRAM = 8192  # c·k² above this: the data-driven Gram matrix would be too large; weights-only
