@@ -1,4 +1,4 @@
-"""Depthwise decomposition, DWD (seed 004; METHODS.md §5): regular convs -> depthwise + pointwise.
+"""Depthwise decomposition, DWD (docs/families.md#dwd): regular convs -> depthwise + pointwise.
 
 A trained regular conv W (n, c, k, k) becomes a depthwise conv D with depth multiplier r
 (c·r outputs, output i·r + j sees input channel i) followed by a pointwise conv P

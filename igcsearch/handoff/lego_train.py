@@ -1,4 +1,4 @@
-"""LegoNet training (seed 003; METHODS.md §4): learn the Lego filters, the coefficients and the
+"""LegoNet training (docs/families.md#lego-training): learn the Lego filters, the coefficients and the
 combination end to end, then convert to the sparse inference form (:class:`blocks.LegoBlock`).
 
 The combination π(i, j) (which of the m Lego filters output i takes from split j) is a
