@@ -2,9 +2,10 @@
 (``handles_errors``), ``--version``, the shared option annotations, the one ``--format`` check,
 the one ``--impl`` check of the CLI and the printer for lists of records.
 
-Each command parses, calls one library function, renders. Domain errors (IgcSearchError) print as one ``error:`` line on stderr with exit code 1;
-usage errors get typer's panel and exit code 2. Heavy imports happen inside commands, so
-``igcsearch --help`` and ``igcsearch space`` never import torch.
+Each command parses, calls one library function, renders. Domain errors (IgcSearchError)
+print as one ``error:`` line on stderr with exit code 1; usage errors get typer's panel and
+exit code 2. Heavy imports happen inside commands, so ``igcsearch --help`` and
+``igcsearch space`` never import torch.
 """
 
 from __future__ import annotations
@@ -305,12 +306,12 @@ def check_format(fmt: str) -> None:
 
 
 # --impl (`show`): the IGC block implementations a user picks from.
-IMPLS = ("auto", "fused", "naive")
+IMPL_CHOICES = ("auto", "fused", "naive")  # blocks.IMPLS also takes the single forms bcast, matmul, einsum
 
 
 def check_impl(impl: str | None) -> None:
     """Reject an unknown --impl (None: the default)."""
-    if impl is not None and impl not in IMPLS:
+    if impl is not None and impl not in IMPL_CHOICES:
         raise SpecError(f"--impl must be auto, fused or naive, got {impl!r}")
 
 

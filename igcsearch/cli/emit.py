@@ -1,4 +1,4 @@
-"""What the CLI shows and writes for a list of rows: terminal table, stdout formats, files."""
+"""What `space` and `search` show and write for their rows: terminal table, stdout formats, files; the search's progress and summary lines."""
 
 from __future__ import annotations
 
