@@ -1,9 +1,9 @@
 """Ctrl-C while the command line starts (imports, argument parsing): one line, exit 130.
 
 Installed from the package's ``__init__`` (the first igcsearch code that runs) for
-``python -m igcsearch`` and the ``igcsearch`` console script, and again by ``igcsearch.cli``'s
+``python -m igcsearch`` and the ``igcsearch`` console script, and again by ``igcsearch.cli.app``'s
 first lines (the console script imports it); a command's
-error boundary (``igcsearch.cli.handles_errors``) puts Python's own handler back, so that
+error boundary (``igcsearch.cli.app.handles_errors``) puts Python's own handler back, so that
 Ctrl-C during a search keeps the files of what finished. Only the C ``_signal`` module is
 used: ``signal`` builds enums, which takes long enough to be interrupted itself.
 """

@@ -33,7 +33,7 @@ Memory format: NCHW and channels_last both work; a channels_last input gives a c
 output (the permutations here keep the input's format: a plain ``reshape`` of a channels_last
 tensor silently returns NCHW). Also here: the small torch helpers every block module shares
 (:func:`conv2d`, :func:`is_channels_last`, :func:`channel_shuffle`) and the check of the
-``impl`` option every block takes (:func:`check_impl`).
+``impl`` option every block takes (:func:`check_block_impl`).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ VARIANTS = ("naive", "bcast", "matmul", "einsum")  # what an impl resolves to pe
 # ---------------------------------------------------------------- the impl option and helpers
 
 
-def check_impl(family: str, impl: str | None) -> str:
+def check_block_impl(family: str, impl: str | None) -> str:
     """The impl a block runs: None is ``"auto"``; anything not in :data:`IMPLS` is a ConfigError."""
     if impl is None:
         return "auto"

@@ -66,7 +66,7 @@ def with_labels(top: int, dtype: Any = np.int64) -> Any:
 
 def finished_run(work: Path) -> None:
     """A finished one-epoch run in run/ (and a second data file other.npz)."""
-    from igcsearch.train import TrainOptions, train
+    from igcsearch.handoff.train import TrainOptions, train
 
     toy(work)
     _toy(work / "other.npz", top=3)
@@ -265,7 +265,7 @@ def test_reader_that_stops_early_costs_no_model_file(tmp_path: Path) -> None:
 
 def test_layers_beyond_the_config_limits_are_kept_not_fatal() -> None:
     """A k=33 conv (configs stop at k=31) is listed as not replaced, with its reason; the rest converts."""
-    from igcsearch.convert import convert
+    from igcsearch.handoff.convert import convert
 
     net = nn.Sequential(nn.Conv2d(3, 8, 33, padding=16), nn.Conv2d(8, 16, 3, padding=1))
     result = convert(net, "igc1", "fewest-params", input_size=8, balance_tol=math.inf)
@@ -278,7 +278,7 @@ def test_full_disk_message_says_the_disk_is_full(tmp_path: Path, monkeypatch: py
     import shutil
     from collections import namedtuple
 
-    from igcsearch.convert import save_model
+    from igcsearch.handoff.model import save_model
 
     def fail(*a: Any, **k: Any) -> None:
         raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
@@ -293,7 +293,7 @@ def test_full_disk_message_says_the_disk_is_full(tmp_path: Path, monkeypatch: py
 
 def test_trusted_pickle_prints_the_warning(tmp_path: Path) -> None:
     """With --trust-pickle the file loads, and the warning that it runs code is printed once."""
-    from igcsearch.convert import PICKLE_WARNING
+    from igcsearch.handoff.model import PICKLE_WARNING
 
     out = check(CASES["convert-pickle-trusted"], tmp_path)
     assert out.stderr.count(f"warning: {PICKLE_WARNING}") == 1
@@ -312,7 +312,7 @@ def test_key_file_never_read_by_build(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_import_path_never_unpickled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from igcsearch.convert import load_model
+    from igcsearch.handoff.model import load_model
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "usermod2.py").write_text(FACTORY)
@@ -322,7 +322,7 @@ def test_import_path_never_unpickled(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_api_trust_pickle(tmp_path: Path) -> None:
-    from igcsearch.convert import PICKLE_WARNING, is_pickle, load_model
+    from igcsearch.handoff.model import PICKLE_WARNING, is_pickle, load_model
 
     path = tmp_path / "m.pt"
     torch.save(nn.Sequential(nn.Conv2d(3, 4, 3)), path)
@@ -339,11 +339,26 @@ def test_api_trust_pickle(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: __import__("igcsearch.convert").convert.load_model(123), "source must be a str or Path, got int"),
-        (lambda: __import__("igcsearch.convert").convert.convert("x", "igc1"), "model must be a torch.nn.Module"),
-        (lambda: __import__("igcsearch.decompose").decompose.decompose(nn.Conv2d(1, 1, 1), "2"), "rank must be an int"),
-        (lambda: __import__("igcsearch.train").train.train("igc1-L4M2-c8k3", 5), "data_path must be a str or Path"),
-        (lambda: __import__("igcsearch.train").train.TrainOptions(lr="0.1").check(), "TrainOptions.lr must be float"),
+        (
+            lambda: __import__("igcsearch.handoff.model").handoff.model.load_model(123),
+            "source must be a str or Path, got int",
+        ),
+        (
+            lambda: __import__("igcsearch.handoff.convert").handoff.convert.convert("x", "igc1"),
+            "model must be a torch.nn.Module",
+        ),
+        (
+            lambda: __import__("igcsearch.handoff.decompose").handoff.decompose.decompose(nn.Conv2d(1, 1, 1), "2"),
+            "rank must be an int",
+        ),
+        (
+            lambda: __import__("igcsearch.handoff.train").handoff.train.train("igc1-L4M2-c8k3", 5),
+            "data_path must be a str or Path",
+        ),
+        (
+            lambda: __import__("igcsearch.handoff.train").handoff.train.TrainOptions(lr="0.1").check(),
+            "TrainOptions.lr must be float",
+        ),
     ],
 )
 def test_api_wrong_types_are_type_errors(call: Any, message: str) -> None:
@@ -354,19 +369,19 @@ def test_api_wrong_types_are_type_errors(call: Any, message: str) -> None:
 @pytest.mark.parametrize("exc", [OSError(errno.ENOSPC, "No space left on device"), RuntimeError("file write failed")])
 def test_full_disk_on_save_is_one_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exc: Exception) -> None:
     """A failed save (full disk) is one IgcSearchError and leaves no file, temporary or final."""
-    from igcsearch import convert
+    from igcsearch.handoff.model import save_model
 
     def full(*args: Any, **kwargs: Any) -> None:
         raise exc
 
     monkeypatch.setattr(torch, "save", full)
     with pytest.raises(IgcSearchError, match=r"cannot write '.*x.pt': (No space left on device|RuntimeError)"):
-        convert.save_model(nn.Linear(1, 1), tmp_path / "x.pt")
+        save_model(nn.Linear(1, 1), tmp_path / "x.pt")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_full_disk_on_checkpoint_is_one_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from igcsearch.train import TrainOptions, train
+    from igcsearch.handoff.train import TrainOptions, train
 
     _toy(tmp_path / "toy.npz")
 

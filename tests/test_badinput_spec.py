@@ -280,8 +280,8 @@ def _interrupted(trigger: str, args: list[str], cwd: Path) -> subprocess.Complet
     ("trigger", "args"),
     [
         ("typer", ["space", "-c", "8"]),  # while the CLI module imports its dependencies
-        ("igcsearch.cli_training", ["space", "-c", "8"]),  # the CLI's last import
-        ("igcsearch.output", ["space", "-c", "8"]),  # inside the command
+        ("igcsearch.cli.handoff", ["space", "-c", "8"]),  # the CLI's last import
+        ("igcsearch.cli.emit", ["space", "-c", "8"]),  # inside the command
         ("torch", ["show", "igc1-L2M4-c8k3"]),  # while a command imports torch
     ],
 )
@@ -355,8 +355,8 @@ def invoke(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Run `igcsearch space -c 8` in process with emit_space replaced by ``fail``."""
     from typer.testing import CliRunner
 
-    from igcsearch import output
     from igcsearch.cli import app
+    from igcsearch.cli import emit as output
 
     def run(exc: BaseException, env: dict[str, str] | None = None) -> Any:
         def fail(*args: Any, **kwargs: Any) -> None:

@@ -40,7 +40,7 @@ def out_shape(model: nn.Module, size: int) -> tuple[int, ...]:
 
 
 def test_convert_custom_model_counts_shapes_and_reasons() -> None:
-    from igcsearch.convert import convert
+    from igcsearch.handoff.convert import convert
 
     model = TinyNet()
     before = out_shape(model, 16)
@@ -69,7 +69,7 @@ def test_convert_custom_model_counts_shapes_and_reasons() -> None:
 
 @pytest.mark.parametrize("family", ["conv", "group", "dwsep", "igc1", "igc2", "igc3", "lego"])
 def test_every_family_keeps_the_output_shape(family: str) -> None:
-    from igcsearch.convert import convert
+    from igcsearch.handoff.convert import convert
 
     model = TinyNet()
     result = convert(model, family, input_size=8, balance_tol=float("inf"))
@@ -83,7 +83,7 @@ def test_every_family_keeps_the_output_shape(family: str) -> None:
 @pytest.mark.parametrize("rule", ["widest-balanced", "most-balanced", "fewest-macs", "fewest-params"])
 def test_rules_pick_what_they_say(rule: str) -> None:
     import igcsearch
-    from igcsearch.convert import convert
+    from igcsearch.handoff.convert import convert
 
     result = convert(TinyNet(), "igc1", rule, input_size=16, balance_tol=float("inf"))
     change = next(c for c in result.changes if c.name == "body.3")
@@ -105,7 +105,7 @@ def test_rules_pick_what_they_say(rule: str) -> None:
 
 
 def test_whole_model_totals_count_padding_same_convs() -> None:
-    from igcsearch.convert import convert
+    from igcsearch.handoff.convert import convert
 
     model = nn.Sequential(
         nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.Conv2d(16, 16, 3, padding="same", bias=False),
@@ -120,7 +120,7 @@ def test_whole_model_totals_count_padding_same_convs() -> None:
 
 
 def test_fraction_and_block_bn() -> None:
-    from igcsearch.convert import convert
+    from igcsearch.handoff.convert import convert
 
     half = convert(TinyNet(), "dwsep", input_size=16, fraction=0.5)
     for c in half.changes:
@@ -132,7 +132,8 @@ def test_fraction_and_block_bn() -> None:
 
 
 def test_converted_model_saves_and_reloads(tmp_path: Path) -> None:
-    from igcsearch.convert import convert, save_model
+    from igcsearch.handoff.convert import convert
+    from igcsearch.handoff.model import save_model
 
     result = convert(TinyNet(), "lego", input_size=16)
     path = save_model(result.model, tmp_path / "new.pt")
@@ -143,7 +144,8 @@ def test_converted_model_saves_and_reloads(tmp_path: Path) -> None:
 
 
 def test_convert_our_resnet(tmp_path: Path) -> None:
-    from igcsearch.convert import convert, save_model
+    from igcsearch.handoff.convert import convert
+    from igcsearch.handoff.model import save_model
     from igcsearch.networks import build_network
 
     model = build_network("resnet20")
@@ -166,7 +168,8 @@ def test_convert_our_resnet(tmp_path: Path) -> None:
 
 
 def test_torchscript_route(tmp_path: Path) -> None:
-    from igcsearch.convert import convert, load_model
+    from igcsearch.handoff.convert import convert
+    from igcsearch.handoff.model import load_model
 
     seq = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
                         nn.Conv2d(16, 16, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 4))  # fmt: skip
@@ -192,7 +195,7 @@ def test_torchscript_route(tmp_path: Path) -> None:
 
 
 def test_import_path_and_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from igcsearch.convert import load_model
+    from igcsearch.handoff.model import load_model
 
     (tmp_path / "usernet_routes.py").write_text(
         textwrap.dedent("""
@@ -285,7 +288,7 @@ def small_cnn() -> nn.Sequential:
 def test_traced_torchscript_is_refused_clearly_and_scripted_works(
     tmp_path: Path, cli: Any, command: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from igcsearch.convert import load_model
+    from igcsearch.handoff.model import load_model
 
     monkeypatch.chdir(tmp_path)
     model, x = small_cnn(), torch.randn(2, 3, 16, 16)

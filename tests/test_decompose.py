@@ -35,7 +35,7 @@ def images(n: int = 24, seed: int = 1) -> torch.Tensor:
 
 @pytest.mark.parametrize(("n", "c", "k"), [(8, 3, 3), (4, 16, 3), (16, 16, 5), (2, 5, 3)])
 def test_full_rank_factors_are_exact(n: int, c: int, k: int) -> None:
-    from igcsearch.decompose import composite, svd_factors
+    from igcsearch.handoff.decompose import composite, svd_factors
 
     w = torch.randn(n, c, k, k, dtype=torch.float64)
     dw, pw = svd_factors(w, min(n, k * k))
@@ -44,7 +44,7 @@ def test_full_rank_factors_are_exact(n: int, c: int, k: int) -> None:
 
 
 def test_weight_error_is_eckart_young() -> None:
-    from igcsearch.decompose import composite, svd_factors
+    from igcsearch.handoff.decompose import composite, svd_factors
 
     w = torch.randn(6, 4, 3, 3, dtype=torch.float64)
     for r in range(1, 7):
@@ -58,8 +58,8 @@ def test_weight_error_is_eckart_young() -> None:
 
 
 def test_decompose_at_full_rank_is_exact_and_reloads(tmp_path: Path) -> None:
-    from igcsearch.convert import save_model
-    from igcsearch.decompose import decompose
+    from igcsearch.handoff.decompose import decompose
+    from igcsearch.handoff.model import save_model
 
     model, x = make_net(), images()
     with torch.no_grad():
@@ -90,7 +90,7 @@ def test_decompose_at_full_rank_is_exact_and_reloads(tmp_path: Path) -> None:
 
 
 def test_weights_only_error_falls_with_rank() -> None:
-    from igcsearch.decompose import decompose
+    from igcsearch.handoff.decompose import decompose
 
     errors = [[r.weight_err for r in decompose(make_net(), rank, input_size=12).layers] for rank in (1, 2, 4, 9)]
     for low, high in itertools.pairwise(errors):
@@ -99,7 +99,7 @@ def test_weights_only_error_falls_with_rank() -> None:
 
 @pytest.mark.parametrize("rank", [1, 2])
 def test_data_driven_is_never_worse_on_the_calibration_data(rank: int) -> None:
-    from igcsearch.decompose import decompose
+    from igcsearch.handoff.decompose import decompose
 
     x = images(32)
     with torch.no_grad():
@@ -124,7 +124,7 @@ def test_data_driven_is_never_worse_on_the_calibration_data(rank: int) -> None:
 
 
 def test_bad_rank() -> None:
-    from igcsearch.decompose import decompose
+    from igcsearch.handoff.decompose import decompose
 
     with pytest.raises(IgcSearchError, match="--rank must be an integer >= 1"):
         decompose(make_net(), 0)

@@ -31,7 +31,7 @@ def test_top_round_trip_builds_with_the_rows_counts(results: tuple[Path, Any], t
     import igcsearch
     from igcsearch.config import parse_key
     from igcsearch.counting import count
-    from igcsearch.export import build_record, export_configs
+    from igcsearch.handoff.export import build_record, export_configs
 
     out, frame = results
     written = export_configs(out, tmp_path, top=3)
@@ -52,7 +52,7 @@ def test_top_round_trip_builds_with_the_rows_counts(results: tuple[Path, Any], t
 
 
 def test_pareto_exports_exactly_the_pareto_rows(results: tuple[Path, Any], tmp_path: Path) -> None:
-    from igcsearch.export import export_configs
+    from igcsearch.handoff.export import export_configs
 
     out, frame = results
     written = export_configs(out, tmp_path, pareto=True)
@@ -65,7 +65,7 @@ def test_pareto_exports_exactly_the_pareto_rows(results: tuple[Path, Any], tmp_p
 
 def test_keys_and_build_record(results: tuple[Path, Any], tmp_path: Path) -> None:
     from igcsearch.counting import count
-    from igcsearch.export import build_record, export_configs, read_record
+    from igcsearch.handoff.export import build_record, export_configs, read_record
 
     out, _ = results
     keys = ["dwsep-r3-c16k3", "igc1-L4M4-c16k3"]
@@ -79,7 +79,7 @@ def test_keys_and_build_record(results: tuple[Path, Any], tmp_path: Path) -> Non
 
 
 def test_unknown_schema_version_and_bad_records_fail_clearly(tmp_path: Path) -> None:
-    from igcsearch.export import build_record, read_record
+    from igcsearch.handoff.export import build_record, read_record
 
     path = tmp_path / "future.json"
     path.write_text(
@@ -138,7 +138,7 @@ BLOCK_CONFIG = {"family": "igc1", "in_channels": 32, "out_channels": 32, "kernel
 )
 def test_record_key_family_and_version_must_match_the_config(tmp_path: Path, record: dict, message: str) -> None:
     import igcsearch
-    from igcsearch.export import build_record
+    from igcsearch.handoff.export import build_record
 
     full = {"schema_version": 1, "key": "igc1-L16M2-c32k3", "family": "igc1", "config": BLOCK_CONFIG, **record}
     path = tmp_path / "rec.json"
@@ -155,7 +155,7 @@ def test_record_key_family_and_version_must_match_the_config(tmp_path: Path, rec
 
 def test_record_without_schema_version_is_refused(tmp_path: Path) -> None:
     import igcsearch
-    from igcsearch.export import build_record
+    from igcsearch.handoff.export import build_record
 
     for record in ({"key": "igc1-L16M2-c32k3", "config": BLOCK_CONFIG}, {"config": {"network_key": NET_KEY}}):
         for build in (igcsearch.build, build_record):
@@ -185,7 +185,7 @@ def test_cli_train_refuses_a_mismatched_record(tmp_path: Path, cli: Any) -> None
 
 
 def test_network_record_builds_the_network() -> None:
-    from igcsearch.export import build_record
+    from igcsearch.handoff.export import build_record
     from igcsearch.networks import network_cost
 
     key = "net-cifar-resnet-8-conv-c16k3"

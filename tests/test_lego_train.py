@@ -9,7 +9,7 @@ from torch import nn
 
 from igcsearch.families.lego import Lego
 from igcsearch.families.lego_block import LegoBlock
-from igcsearch.lego_train import (
+from igcsearch.handoff.lego_train import (
     LegoTrainBlock,
     freeze,
     lego_blocks,
@@ -110,3 +110,17 @@ def test_usage_penalty_is_zero_when_uniform() -> None:
     assert float(usage_penalty(nn.Sequential(block))) > 0.9
     block.freeze()
     assert float(usage_penalty(nn.Sequential(block))) == 0.0  # frozen layers no longer count
+
+
+def test_documented_import_path() -> None:
+    """`igcsearch.lego_train` (the README's path) gives the objects of igcsearch.handoff.lego_train."""
+    import igcsearch.handoff.lego_train as real
+    import igcsearch.lego_train as documented
+
+    assert documented.__all__
+    for name in documented.__all__:
+        assert getattr(documented, name) is getattr(real, name), name
+    public = {
+        n for n, v in vars(real).items() if not n.startswith("_") and getattr(v, "__module__", None) == real.__name__
+    }
+    assert public == set(documented.__all__)

@@ -372,7 +372,7 @@ def _reject(name: str) -> None:
 def test_infinite_balance_tol_is_standard_json_everywhere(tmp_path: Path, cli: Any) -> None:
     import math
 
-    from igcsearch.export import find_spec
+    from igcsearch.handoff.export import find_spec
 
     out = tmp_path / "res"
     res = cli("search", "-c", "8", "--family", "conv,igc1", "--balance-tol", "inf", "--no-latency", "--out", out)

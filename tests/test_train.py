@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from igcsearch.convert import PICKLE_WARNING
 from igcsearch.errors import IgcSearchError
-from igcsearch.train import METRIC_FIELDS, TrainOptions, train
+from igcsearch.handoff.model import PICKLE_WARNING
+from igcsearch.handoff.train import METRIC_FIELDS, TrainOptions, train
 
 SHORT = TrainOptions(epochs=1, batch=16, crop_pad=1, lr=0.05)
 
@@ -64,7 +64,7 @@ def read_metrics(path: Path) -> list[dict[str, str]]:
 
 def test_one_epoch_of_a_block_config(data: Path, tmp_path: Path) -> None:
     from igcsearch.families.igc1_block import Igc1Block
-    from igcsearch.train import evaluate, load_data
+    from igcsearch.handoff.train import evaluate, load_data
 
     cfg = write_config(tmp_path, "igc1-L4M2-c8k3")
     result = train(str(cfg), data, tmp_path / "run", SHORT)
@@ -123,7 +123,8 @@ def test_resume_continues_exactly(data: Path, tmp_path: Path) -> None:
 def test_train_a_converted_model_file(data: Path, tmp_path: Path) -> None:
     from torch import nn
 
-    from igcsearch.convert import convert, save_model
+    from igcsearch.handoff.convert import convert
+    from igcsearch.handoff.model import save_model
 
     model = nn.Sequential(
         nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),

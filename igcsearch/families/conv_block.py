@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from torch import Tensor, nn
 
-from ..interleave import check_impl, conv2d
+from ..interleave import check_block_impl, conv2d
 from .conv import Conv
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ class ConvBlock(nn.Module):
 
     def __init__(self, cfg: Conv | Group, *, impl: str | None = "auto") -> None:
         super().__init__()
-        check_impl(cfg.family, impl)
+        check_block_impl(cfg.family, impl)
         self.cfg = cfg
         self.conv = conv2d(cfg.in_channels, cfg.out_channels, cfg.kernel, cfg.stride, groups=self.groups(cfg))
         self.bn = nn.BatchNorm2d(cfg.out_channels)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..interleave import check_impl, conv2d
+from ..interleave import check_block_impl, conv2d
 from .dwsep import Dwsep
 
 
@@ -16,7 +16,7 @@ class DwsepBlock(nn.Module):
 
     def __init__(self, cfg: Dwsep, *, impl: str | None = "auto") -> None:
         super().__init__()
-        check_impl(cfg.family, impl)
+        check_block_impl(cfg.family, impl)
         self.cfg = cfg
         mid = cfg.r * cfg.in_channels
         self.depthwise = conv2d(cfg.in_channels, mid, cfg.kernel, cfg.stride, groups=cfg.in_channels)

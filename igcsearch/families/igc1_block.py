@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..interleave import MIX, channel_shuffle, check_impl, conv2d, grouped_view, is_channels_last, resolve
+from ..interleave import MIX, channel_shuffle, check_block_impl, conv2d, grouped_view, is_channels_last, resolve
 from .igc1 import Igc1
 
 
@@ -19,7 +19,7 @@ class Igc1Block(nn.Module):
 
     def __init__(self, cfg: Igc1, *, impl: str | None = "auto") -> None:
         super().__init__()
-        self.impl = check_impl(cfg.family, impl)
+        self.impl = check_block_impl(cfg.family, impl)
         self.cfg = cfg
         C, L, M = cfg.out_channels, cfg.L, cfg.M
         self.primary = conv2d(cfg.in_channels, C, cfg.kernel, cfg.stride, groups=L)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..interleave import MIX, channel_shuffle, check_impl, conv2d, grouped_view, is_channels_last, resolve
+from ..interleave import MIX, channel_shuffle, check_block_impl, conv2d, grouped_view, is_channels_last, resolve
 from .igc2 import Igc2
 
 
@@ -20,7 +20,7 @@ class Igc2Block(nn.Module):
 
     def __init__(self, cfg: Igc2, *, impl: str | None = "auto") -> None:
         super().__init__()
-        self.impl = check_impl(cfg.family, impl)
+        self.impl = check_block_impl(cfg.family, impl)
         self.cfg = cfg
         C, K = cfg.out_channels, cfg.K
         first = conv2d(C, C, cfg.kernel, cfg.stride, groups=C // K[0])

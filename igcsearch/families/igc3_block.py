@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..interleave import channel_shuffle, check_impl, conv2d
+from ..interleave import channel_shuffle, check_block_impl, conv2d
 from .igc3 import Igc3
 
 
@@ -19,7 +19,7 @@ class Igc3Block(nn.Module):
 
     def __init__(self, cfg: Igc3, *, impl: str | None = "auto") -> None:
         super().__init__()
-        check_impl(cfg.family, impl)
+        check_block_impl(cfg.family, impl)
         self.cfg = cfg
         E = cfg.t * cfg.in_channels
         self.expand = conv2d(cfg.in_channels, E, 1, groups=cfg.G1)

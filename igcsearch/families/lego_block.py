@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..interleave import check_impl, is_channels_last
+from ..interleave import check_block_impl, is_channels_last
 from .lego import Lego
 
 
@@ -32,7 +32,7 @@ class LegoBlock(nn.Module):
 
     def __init__(self, cfg: Lego, *, impl: str | None = "auto", seed: int | None = None) -> None:
         super().__init__()
-        check_impl(cfg.family, impl)
+        check_block_impl(cfg.family, impl)
         self.cfg = cfg
         c, n, o, m, k = cfg.in_channels, cfg.out_channels, cfg.o, cfg.m, cfg.kernel
         self.lego = nn.Parameter(torch.empty(m, c // o, k, k))

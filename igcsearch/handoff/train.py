@@ -41,8 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import __version__
-from .errors import IgcSearchError
+from .. import __version__
+from ..errors import IgcSearchError
 
 DATA_KEYS = ("x_train", "y_train", "x_test", "y_test")
 METRIC_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds")
@@ -287,26 +287,26 @@ def make_model(
     a key and ``package.module:factory`` an import path even when a file of that name exists;
     a ``.json`` file (or a file starting with ``{``) is an export record or config.
     """
-    from .builder import looks_like_key
-    from .config import BlockConfig
+    from ..builder import looks_like_key
+    from ..config import BlockConfig
 
     if not isinstance(source, (str, Path)):
         raise TypeError(f"train: source must be a str or Path, got {type(source).__name__}")
     source = str(source)
     path = Path(source)
     if looks_like_key(source) and ":" not in source and path.suffix != ".json":
-        from .builder import build
+        from ..builder import build
 
         built, key, where = build(source.strip()), source.strip(), None
     elif path.suffix == ".json" or (path.is_file() and _is_json(path)):
-        from .builder import build
+        from ..builder import build
         from .export import read_record, record_key
 
         record = read_record(path)
         built, key = build(record["config"]), record_key(record)
         where: Path | None = path
     else:
-        from .convert import load_model
+        from .model import load_model
 
         model = load_model(source, weights, trust_pickle=trust_pickle, warn=warn)
         return model, Source(_stem(source), None, "model")
@@ -315,7 +315,7 @@ def make_model(
     cfg = getattr(built, "cfg", None)
     if isinstance(cfg, BlockConfig) and not key.startswith("net-"):
         head = cfg.out_channels * data.classes + data.classes
-        from .builder import param_limit
+        from ..builder import param_limit
 
         limit, why = param_limit()
         if head > limit:
@@ -340,7 +340,7 @@ def _stem(source: str) -> str:
 
 def check_model(model: nn.Module, data: Dataset, device: str) -> int:
     """Run two test images through the model; returns its number of outputs (>= the classes)."""
-    from .convert import run_model
+    from .model import run_model
 
     x = data.x_test[:2].to(device)
     out = run_model(model, x, "check that the images (C, H, W) fit the model")
@@ -408,7 +408,7 @@ def train(
     ``warn`` then gets the warning text). Denormal floats are flushed to zero while it runs
     (tiny late-training gradients are otherwise very slow on CPUs).
     """
-    from .convert import too_large
+    from .model import too_large
 
     if opts is not None and not isinstance(opts, TrainOptions):
         raise TypeError(f"train: opts must be a TrainOptions, got {type(opts).__name__}")
@@ -588,7 +588,7 @@ def _save_checkpoint(
 
 
 def _why(exc: BaseException) -> str:
-    from .convert import _first_line
+    from .model import _first_line
 
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
 
@@ -687,7 +687,7 @@ def _finish(
     model: nn.Module, metrics: list[dict[str, Any]], out: Path, src: Source, source: str, data_path: Any,
     opts: TrainOptions, params: int,
 ) -> list[Path]:  # fmt: skip
-    from .convert import save_model
+    from .model import save_model
 
     files = [out / "metrics.csv", out / "checkpoint.pt", save_model(model.eval(), out / "model.pt")]
     last = metrics[-1] if metrics else {}

@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .cli import Format, _print_records, app, handles_errors
-from .errors import SpecError
+from .app import Format, app, check_format, handles_errors, print_records
 
 # Network names as patterns (a representative name each, shown with its pattern).
 NETWORK_PATTERNS = (
@@ -38,13 +37,13 @@ def reproduce(
     ] = False,
 ) -> None:
     """The papers' network tables: igcsearch's exact params and MACs beside the published figures."""
-    from .reproduce import ROW_FIELDS, VERIFY_FIELDS, get_reproduction, list_reproductions
-    from .reproduce import reproduce as run
+    from ..reproduce import ROW_FIELDS, VERIFY_FIELDS, get_reproduction, list_reproductions
+    from ..reproduce import reproduce as run
 
     if name is None:
-        _print_records(list_reproductions(), fmt, title="igcsearch reproductions")
+        print_records(list_reproductions(), fmt, title="igcsearch reproductions")
         return
-    _check_format(fmt)
+    check_format(fmt)
     rep = get_reproduction(name)
     rows = run(name, verify)
     fields = ROW_FIELDS + (VERIFY_FIELDS if verify else ())
@@ -60,16 +59,11 @@ def reproduce(
         _reproduction_table(rep, rows, verify)
 
 
-def _check_format(fmt: str) -> None:
-    if fmt not in ("table", "csv", "md", "json"):
-        raise SpecError(f"unknown --format {fmt!r}; choose from: table, csv, md, json")
-
-
 def _reproduction_table(rep: Any, rows: list[dict[str, Any]], verify: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .reproduce import CONVENTION
+    from ..reproduce import CONVENTION
 
     table = Table(title=f"igcsearch reproduce {rep.name}\n[dim]{rep.title}[/dim]", caption_justify="left")
     partial = any(row["params"] != row["network_params"] for row in rows)  # the paper counts part of a network
@@ -127,7 +121,7 @@ def networks(
     ] = False,
 ) -> None:
     """List the networks `igcsearch search --network NAME` takes (or, with --models, the named ones)."""
-    from .networks import MODELS, get_network, model_config
+    from ..networks import MODELS, get_network, model_config
 
     if models:
         rows: list[dict[str, Any]] = []
@@ -144,7 +138,7 @@ def networks(
                     "macs": macs,
                 }
             )
-        _print_records(rows, fmt, title="igcsearch named networks")
+        print_records(rows, fmt, title="igcsearch named networks")
         return
     rows = []
     for pattern, example in NETWORK_PATTERNS:
@@ -159,61 +153,4 @@ def networks(
                 "families": ",".join(net.families),
             }
         )
-    _print_records(rows, fmt, title="igcsearch networks (search --network NAME)")
-
-
-def show_network(key: str, input_size: str | None, impl: str | None) -> None:
-    """`igcsearch show net-…`: config, per-layer analytic cost, totals, reference, conditions, module."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from .builder import refuse_params
-    from .networks.report import COUNTING, network_breakdown
-
-    b = network_breakdown(key, _size(input_size))
-    refuse_params(b.cfg.key, int(b.totals[0]))  # before anything prints or torch allocates the weights
-    console = Console(width=max(Console().width, 110))
-    console.print(f"[bold]{b.cfg.key}[/bold]", highlight=False)
-    for name, value in b.config.items():
-        console.print(f"  {name:16s} {value}", markup=False, highlight=False)
-    table = Table(
-        title=f"per-layer cost at {b.input_size}x{b.input_size}",
-        caption=f"convention: {COUNTING}",
-        caption_justify="left",
-    )
-    for name in ("#", "layer", "out", "params", "MACs", "acts"):
-        table.add_column(name, justify="left" if name == "layer" else "right", overflow="fold")
-    for i, row in enumerate(b.layers):
-        cells = (f"{row.out_size}x{row.out_size}", f"{row.params:,}", f"{row.macs:,}", f"{row.acts:,}")
-        table.add_row(str(i + 1), row.label, *cells)
-    params, macs, acts = b.totals
-    rp, rm, _ = b.reference_cost
-    table.add_row("", "[bold]total[/bold]", "", f"{params:,}", f"{macs:,}", f"{acts:,}")
-    table.add_row("", "reference network (below)", "", f"{rp:,}", f"{rm:,}", "")
-    table.add_row("", "ratio to the reference", "", f"{params / rp:.4f}", f"{macs / rm:.4f}", "")
-    console.print(table)
-    console.print(f"reference network: {b.reference.key}, {b.reference_title}", markup=False, highlight=False)
-    if b.conditions:
-        console.print("conditions (booleans: every family block; balance: the first-stage block):")
-        for name, (value, meaning) in b.conditions.items():
-            console.print(f"  {name:14s} {value:.4g}" if isinstance(value, float) else f"  {name:14s} {value}")
-            if meaning:
-                console.print(f"  [dim]{'':14s} {meaning}[/dim]")
-    from .networks import build_network
-
-    console.print("module:")
-    console.print(str(build_network(b.cfg, **({"impl": impl} if impl else {}))), markup=False, highlight=False)
-
-
-def _size(text: str | None) -> int | None:
-    """--input-size for a network (default: its native size)."""
-    from .units import parse_int_list
-
-    if text is None:
-        return None
-    from .spec import MAX_INPUT_SIZE
-
-    values = parse_int_list(text, "--input-size")
-    if len(values) != 1 or values[0] > MAX_INPUT_SIZE:
-        raise SpecError(f"--input-size takes one value from 1 to {MAX_INPUT_SIZE}, got {text!r}")
-    return values[0]
+    print_records(rows, fmt, title="igcsearch networks (search --network NAME)")

@@ -1,4 +1,4 @@
-"""Depthwise decomposition, DWD (seed 004; METHODS.md §5): regular convs -> depthwise + pointwise.
+"""Depthwise decomposition, DWD (docs/families.md#dwd): regular convs -> depthwise + pointwise.
 
 A trained regular conv W (n, c, k, k) becomes a depthwise conv D with depth multiplier r
 (c·r outputs, output i·r + j sees input channel i) followed by a pointwise conv P
@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .convert import check_example, example_input, probe_convs, run_model, set_module, shape_of, too_large
-from .errors import IgcSearchError
+from ..errors import IgcSearchError
+from .model import check_example, example_input, probe_convs, run_model, set_module, shape_of, too_large
 
 RIDGE = 1e-4  # relative ridge of the per-channel regressions (see refine)
 MAX_GRAM = 8192  # c·k² above this: the data-driven Gram matrix would be too large; weights-only

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .cli import app, handles_errors
+from .app import app, handles_errors
 
 runs_app = typer.Typer(help="Runs in a results store: list, show, rebuild reports, merge stores.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -21,8 +21,8 @@ DEFAULT_STORE = Path("igcsearch-results/default/results.sqlite")
 
 def _open(path: Path):
     """The store at ``path``, opened for reading only: nothing is created, migrated or written."""
-    from .errors import IgcSearchError
-    from .store import Store
+    from ..errors import IgcSearchError
+    from ..store import Store
 
     if not path.exists():
         raise IgcSearchError(f"no results store at {str(path)!r}; run `igcsearch search` first or pass --store")
@@ -53,7 +53,7 @@ def runs_list(store: StorePath = DEFAULT_STORE) -> None:
 
 def run_cells(run: dict) -> list[str]:
     """The `runs list` cells of one run: its spec line (Spec.describe) and environment."""
-    from .spec import spec_from_dict
+    from ..spec import spec_from_dict
 
     env = run["env"]
     started = time.strftime("%Y-%m-%d %H:%M", time.localtime(run["started"]))
@@ -74,7 +74,7 @@ def runs_show(
     run: Annotated[int, typer.Argument(help="Run id (see `runs list`).")], store: StorePath = DEFAULT_STORE
 ) -> None:
     """One run's spec, measurement settings and environment, as JSON."""
-    from .store import dumps
+    from ..store import dumps
 
     with _open(store) as db:
         typer.echo(dumps(db.run(run), indent=2))
@@ -91,10 +91,10 @@ def runs_report(
     plot: Annotated[bool, typer.Option("--plot", help="Also draw tradeoff.png/svg (needs matplotlib).")] = False,
 ) -> None:
     """Rebuild a run's results.csv/md/json (and plots) from the store, measuring nothing."""
-    from .rebuild import report_run
+    from ..rebuild import report_run
 
     if plot:
-        from .plots import require_matplotlib
+        from ..plots import require_matplotlib
 
         require_matplotlib()  # before anything is rebuilt
     with _open(store):
@@ -116,8 +116,8 @@ def runs_merge(
     """
     import os
 
-    from .errors import IgcSearchError
-    from .store import Store, lock_path, locked
+    from ..errors import IgcSearchError
+    from ..store import Store, lock_path, locked
 
     data = []
     for src in sources:

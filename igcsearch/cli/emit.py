@@ -1,4 +1,4 @@
-"""What the CLI shows and writes for a list of rows: terminal table, stdout formats, files."""
+"""What `space` and `search` show and write for their rows: terminal table, stdout formats, files; the search's progress and summary lines."""
 
 from __future__ import annotations
 
@@ -11,21 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SpecError
-from .report import CONVENTION, atomic_open, format_for, md_header, select, write
-from .request import SearchRequest
-from .space import ROW_FIELDS, Chunk, chunks, take, validate, widen
-from .spec import Spec
-from .target import target_of
+from ..errors import SpecError
+from ..report import CONVENTION, atomic_open, format_for, md_header, select, write
+from ..request import SearchRequest
+from ..space import ROW_FIELDS, Chunk, chunks, take, validate, widen
+from ..spec import Spec
+from ..target import target_of
+from .app import check_format
 
 TERMINAL_ROWS = 30
-FORMATS = ("table", "csv", "md", "json")
-
-
-def check_format(fmt: str) -> None:
-    """Reject an unknown --format."""
-    if fmt not in FORMATS:
-        raise SpecError(f"unknown --format {fmt!r}; choose from: {', '.join(FORMATS)}")
 
 
 def rows_for(spec: Spec, source: Callable[[], Iterable[Chunk]]) -> Iterator[Chunk]:
@@ -89,7 +83,7 @@ def write_files(
 
 def report_empty(spec: Spec) -> None:
     """Say plainly that nothing matched, and why."""
-    from .explain import explain_empty
+    from ..explain import explain_empty
 
     print("no rows: nothing in this spec meets the conditions and budget.", file=sys.stderr)
     for line in explain_empty(spec):
@@ -97,7 +91,7 @@ def report_empty(spec: Spec) -> None:
 
 
 def _num(v: Any) -> str:
-    from .units import humanize
+    from ..units import humanize
 
     return humanize(v)
 
@@ -168,8 +162,8 @@ SEARCH_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
 
 def emit_search(request: SearchRequest, fmt: str) -> None:
     """`igcsearch search`: progress on stderr, results directory, table or stdout format."""
-    from .pipeline import check_search, run_search
-    from .results import check_out, default_out, describe, result_fields, results_header
+    from ..pipeline import check_search, run_search
+    from ..results import check_out, default_out, describe, result_fields, results_header
 
     check_format(fmt)
     spec, opts = request.spec, request.measure
@@ -291,61 +285,3 @@ class _progress:
     def __exit__(self, *exc: Any) -> None:
         if self.task is not None:
             self.bar.stop()
-
-
-def show_options(input_size: str | None, impl: str | None) -> tuple[int, str | None]:
-    """Validate `show`'s --input-size (an integer 1..4096) and --impl (auto, fused, naive)."""
-    from .spec import make_spec
-
-    size = make_spec({"channels": 1, "input_size": input_size}).input_size if input_size is not None else 32
-    if impl is not None and impl not in ("auto", "fused", "naive"):
-        raise SpecError(f"--impl must be auto, fused or naive, got {impl!r}")
-    return size, impl
-
-
-def emit_show(key: str, input_size: str | None, impl: str | None) -> None:
-    """`igcsearch show KEY`: config, per-layer formula breakdown, conditions, the torch module."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from .builder import build
-    from .config import parse_key
-    from .cost import columns, totals
-    from .registry import get_family
-    from .space import baseline_cost
-
-    cfg = parse_key(key)
-    size, impl = show_options(input_size, impl)
-    family = get_family(cfg.family)
-    cols = columns(cfg, size)
-    if int(cols["out_size"][0]) < 1:
-        raise SpecError(f"--input-size {size} is too small for kernel {cfg.kernel} and stride {cfg.stride}")
-    layers = family.layers(cols)
-    params, macs, acts = totals(layers)
-    module = build(cfg, **({"impl": impl} if impl else {}))  # before printing: a bad config prints nothing
-    bp, bm, _ = baseline_cost(cols)
-    console = Console()
-    console.print(f"[bold]{cfg.key}[/bold]  {family.title}")
-    console.print(f"config: {cfg.to_dict()}")
-    console.print(f"input {size}x{size} -> output {int(cols['out_size'][0])}x{int(cols['out_size'][0])}")
-    table = Table(title="per-layer cost", caption=f"convention: {CONVENTION}")
-    for name in ("layer", "formula", "params", "MACs", "acts"):
-        table.add_column(name, justify="left" if name in ("layer", "formula") else "right")
-    for layer in layers:
-        values = (f"{int(np.asarray(v).ravel()[0]):,}" for v in (layer.params, layer.macs, layer.acts))
-        table.add_row(layer.name, layer.formula, *values)
-    table.add_row("[bold]total[/bold]", "", f"{int(params[0]):,}", f"{int(macs[0]):,}", f"{int(acts[0]):,}")
-    table.add_row("regular conv-BN-ReLU", "k²·C_in·C_out + 2·C_out", f"{int(bp[0]):,}", f"{int(bm[0]):,}", "")
-    table.add_row("ratio", "", f"{params[0] / bp[0]:.4f}", f"{macs[0] / bm[0]:.4f}", "")
-    console.print(table)
-    checks = family.check(cols)
-    if checks:
-        console.print("conditions:")
-        for name, value in checks.items():
-            console.print(
-                f"  {name:14s} {value[0]:.4g}" if value.dtype.kind == "f" else f"  {name:14s} {bool(value[0])}"
-            )
-            if name in family.conditions:
-                console.print(f"  [dim]{'':14s} {family.conditions[name]}[/dim]")
-    console.print("module:")
-    console.print(str(module), markup=False, highlight=False)

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, IgcSearchError
-from .record import export_record
-from .spec import spec_from_dict
+from ..errors import ConfigError, IgcSearchError
+from ..record import export_record
+from ..spec import spec_from_dict
 
 RECORD_FIELDS = ("key", "family", "input_size", "params", "macs", "acts")
 
@@ -64,7 +64,7 @@ def find_spec(results_dir: Path, key: str) -> Any:
             pass  # unreadable or foreign file: fall back to the store
     store_path = results_dir / "results.sqlite"
     if store_path.is_file():
-        from .store import Store
+        from ..store import Store
 
         with Store(store_path, readonly=True) as store:
             runs = store.runs()
@@ -85,8 +85,8 @@ def export_configs(
     keys: list[str] | None = None,
 ) -> list[tuple[dict[str, Any], Path]]:
     """Write one ``<out>/<key>.json`` record per selected row; returns (record, path) pairs."""
-    from .rebuild import load_results
-    from .report import atomic_open
+    from ..rebuild import load_results
+    from ..report import atomic_open
 
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
@@ -135,7 +135,7 @@ def export_configs(
 
 def safe_file_name(key: Any, where: str) -> str:
     """A row key that becomes a file name: a plain name, never a path (no separators, '..', NUL or empty)."""
-    from .spec import is_plain_name
+    from ..spec import is_plain_name
 
     text = str(key)
     if not isinstance(key, str) or not is_plain_name(key):
@@ -151,7 +151,7 @@ def read_record(source: str | Path | dict[str, Any]) -> dict[str, Any]:
 
     A bare config dict (``{"family": …, …}``) is wrapped as ``{"config": …}`` without counts.
     """
-    from .builder import check_record, read_json
+    from ..builder import check_record, read_json
 
     where = "config"
     if not isinstance(source, dict):
@@ -170,7 +170,7 @@ def read_record(source: str | Path | dict[str, Any]) -> dict[str, Any]:
 
 def record_key(record: dict[str, Any]) -> str:
     """The row key of a record (a block config key or a network key)."""
-    from .config import from_dict
+    from ..config import from_dict
 
     config = record["config"]
     if "network_key" in config:
@@ -180,6 +180,6 @@ def record_key(record: dict[str, Any]) -> str:
 
 def build_record(source: str | Path | dict[str, Any], **opts: Any) -> Any:
     """The module of a record: the block of a block config, the network of a network row."""
-    from .builder import build
+    from ..builder import build
 
     return build(read_record(source)["config"], **opts)

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from .cli import app, handles_errors
-from .errors import IgcSearchError
+from ..errors import IgcSearchError
+from .app import app, handles_errors
 
 PICKLE_NOTE = (
     "MODEL: package.module:factory (safe; with --weights STATE_DICT loaded with weights_only=True), a TorchScript "
@@ -51,7 +51,7 @@ InputSize = Annotated[int, typer.Option("--input-size", help="Side of the exampl
 
 
 def _num(value: float) -> str:
-    from .units import humanize
+    from ..units import humanize
 
     return humanize(value)
 
@@ -87,7 +87,7 @@ def export(
     """
     from rich.table import Table
 
-    from .export import export_configs
+    from ..handoff.export import export_configs
 
     key_list = [k.strip() for k in keys.split(",") if k.strip()] if keys is not None else None
     if keys is not None and not key_list:
@@ -138,9 +138,9 @@ def convert(
     weights: Weights = None,
     trust_pickle: TrustPickle = False,
 ) -> None:
-    from .convert import check_example, load_model, output_path, save_model
-    from .convert import convert as run_convert
-    from .train import _stem
+    from ..handoff.convert import convert as run_convert
+    from ..handoff.model import check_example, load_model, output_path, save_model
+    from ..handoff.train import _stem
 
     tol = _tolerance(balance_tol)
     check_example(in_channels, input_size)
@@ -156,7 +156,7 @@ def convert(
 
 
 def _tolerance(text: str) -> float:
-    from .spec import _tolerance as parse
+    from ..spec import _tolerance as parse
 
     return parse(text)
 
@@ -232,10 +232,10 @@ def decompose(
     weights: Weights = None,
     trust_pickle: TrustPickle = False,
 ) -> None:
-    from .convert import check_example, load_model, output_path, save_model
-    from .decompose import check_options
-    from .decompose import decompose as run_decompose
-    from .train import _stem
+    from ..handoff.decompose import check_options
+    from ..handoff.decompose import decompose as run_decompose
+    from ..handoff.model import check_example, load_model, output_path, save_model
+    from ..handoff.train import _stem
 
     check_options(rank, in_channels, input_size, sweeps)
     target = output_path(out, f"{_stem(model)}-r{rank}.pt")
@@ -253,7 +253,7 @@ def decompose(
 
 def load_calibration(path: Path, samples: int) -> Any:
     """Calibration images from an .npz (``x`` or ``x_train``), as float32 NCHW."""
-    from .train import _check_images, npz_array, open_npz, to_float
+    from ..handoff.train import _check_images, npz_array, open_npz, to_float
 
     if samples < 1:
         raise IgcSearchError(f"--samples must be >= 1, got {samples}")
@@ -344,8 +344,8 @@ def train(
     weights: Weights = None,
     trust_pickle: TrustPickle = False,
 ) -> None:
-    from .train import TrainOptions
-    from .train import train as run_train
+    from ..handoff.train import TrainOptions
+    from ..handoff.train import train as run_train
 
     opts = TrainOptions(
         epochs=epochs, batch=batch, lr=lr, momentum=momentum, weight_decay=weight_decay, crop_pad=crop_pad,

@@ -1,8 +1,11 @@
-"""The ``igcsearch`` command line: each command parses, calls one library function, renders.
+"""The ``igcsearch`` typer app and what every command shares: the error boundary
+(``handles_errors``), ``--version``, the shared option annotations, the one ``--format`` check,
+the one ``--impl`` check of the CLI and the printer for lists of records.
 
-Domain errors (IgcSearchError) print as one ``error:`` line on stderr with exit code 1;
-usage errors get typer's panel and exit code 2. Heavy imports happen inside commands, so
-``igcsearch --help`` and ``igcsearch space`` never import torch.
+Each command parses, calls one library function, renders. Domain errors (IgcSearchError)
+print as one ``error:`` line on stderr with exit code 1; usage errors get typer's panel and
+exit code 2. Heavy imports happen inside commands, so ``igcsearch --help`` and
+``igcsearch space`` never import torch.
 """
 
 from __future__ import annotations
@@ -14,15 +17,14 @@ import re
 import signal
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from . import __version__
-from ._sigint import early_interrupt as _early_interrupt
-from ._sigint import install as _install_early_interrupt
-from .errors import IgcSearchError, is_allocation_error
+from .. import __version__
+from .._sigint import early_interrupt as _early_interrupt
+from .._sigint import install as _install_early_interrupt
+from ..errors import IgcSearchError, SpecError, is_allocation_error
 
 # Ctrl-C while the command line starts: the package's __init__ installs the early handler
 # (igcsearch/_sigint.py) for the console script and `python -m igcsearch`; app() keeps it
@@ -280,46 +282,39 @@ Out = Annotated[  # text, not Path: a trailing slash (``--out x.csv/``) says dir
 ]
 
 
-def _spec(preset: str | None, options: dict[str, Any]) -> Any:
-    from .request import make_spec
-    from .spec import load_preset
+def spec_from_options(preset: str | None, options: dict[str, Any]) -> Any:
+    """The spec of a command: the preset (if any), then the options given."""
+    from ..request import make_spec
+    from ..spec import load_preset
 
     merged: dict[str, Any] = load_preset(preset) if preset else {}
     merged.update({k: v for k, v in options.items() if v is not None})
     return make_spec(merged)
 
 
-@app.command()
-@handles_errors
-def families(fmt: Format = "table") -> None:
-    """List the block families, their knobs and the conditions each row reports."""
-    from .registry import families as all_families
-
-    rows = [
-        {
-            "name": f.name,
-            "title": f.title,
-            "knobs": "; ".join(f"{k}: {v}" for k, v in f.knobs.items()) or "-",
-            "conditions": "; ".join(f"{k}: {v}" for k, v in f.conditions.items()) or "-",
-        }
-        for f in all_families()
-    ]
-    _print_records(rows, fmt, title="igcsearch families")
+# --format: one set of choices and one check for every command that takes it.
+FORMATS = ("table", "csv", "md", "json")
 
 
-@app.command()
-@handles_errors
-def presets(fmt: Format = "table") -> None:
-    """List the shipped presets: name, the question it asks, the commands it is for, its file."""
-    from .spec import list_presets, preset_command
-
-    rows = [{"name": n, "question": q, "command": preset_command(p), "file": str(p)} for n, q, p in list_presets()]
-    _print_records(rows, fmt, title="igcsearch presets")
+def check_format(fmt: str) -> None:
+    """Reject an unknown --format."""
+    if fmt not in FORMATS:
+        raise SpecError(f"unknown --format {fmt!r}; choose from: {', '.join(FORMATS)}")
 
 
-def _print_records(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
+def check_impl(impl: str | None) -> None:
+    """Reject an unknown --impl (None: the default); the choices and the check are igcsearch.measure's."""
+    if impl is not None:
+        from ..measure import check_impl as check
+
+        check(impl)
+
+
+def print_records(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
+    """A list of records (dicts with the same keys): a rich table, or JSON, CSV or Markdown on stdout."""
     import json
 
+    check_format(fmt)
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2))
     elif fmt in ("csv", "md"):
@@ -327,7 +322,7 @@ def _print_records(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
 
         df = pd.DataFrame(rows)
         typer.echo(df.to_csv(index=False, lineterminator="\n") if fmt == "csv" else df.to_markdown(index=False))
-    elif fmt == "table":
+    else:
         from rich.console import Console
         from rich.table import Table
 
@@ -337,146 +332,3 @@ def _print_records(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
         for row in rows:
             table.add_row(*map(str, row.values()))
         Console().print(table)
-    else:
-        raise IgcSearchError(f"unknown --format {fmt!r}; choose from: table, csv, md, json")
-
-
-@app.command()
-@handles_errors
-def space(
-    preset: Preset = None,
-    channels: Channels = None,
-    in_channels: InCh = None,
-    out_channels: OutCh = None,
-    kernel: Kernel = None,
-    stride: Stride = None,
-    input_size: InputSize = None,
-    family: Family = None,
-    params_max: ParamsMax = None,
-    macs_max: MacsMax = None,
-    budget: Budget = None,
-    widest: Widest = None,
-    balance_tol: BalanceTol = None,
-    expansion: Expansion = None,
-    sort: Sort = None,
-    top: Top = None,
-    fmt: Format = "table",
-    out: Out = None,
-) -> None:
-    """List every valid setting with analytic params, MACs, acts and conditions (no torch)."""
-    options = {k: v for k, v in locals().items() if k not in ("preset", "fmt", "out")}
-    from .output import emit_space
-
-    emit_space(_spec(preset, options), fmt, out)
-
-
-@app.command()
-@handles_errors
-def search(
-    preset: Preset = None,
-    channels: Channels = None,
-    in_channels: InCh = None,
-    out_channels: OutCh = None,
-    kernel: Kernel = None,
-    stride: Stride = None,
-    input_size: InputSize = None,
-    family: Family = None,
-    params_max: ParamsMax = None,
-    macs_max: MacsMax = None,
-    budget: Budget = None,
-    widest: Widest = None,
-    balance_tol: BalanceTol = None,
-    expansion: Expansion = None,
-    sort: Annotated[
-        str | None,
-        typer.Option(
-            "--sort",
-            help="Rank by: latency_ms (default), params, macs, … An analytic key with --top preselects what is measured.",
-        ),
-    ] = None,
-    top: Top = None,
-    device: Annotated[str | None, typer.Option("--device", help="cpu or cuda. [default: cpu]")] = None,
-    threads: Annotated[int | None, typer.Option("--threads", help="Torch threads while timing. [default: 1]")] = None,
-    batch: Annotated[int | None, typer.Option("--batch", help="Batch size of the timed input. [default: 1]")] = None,
-    rounds: Annotated[int | None, typer.Option("--rounds", help="Interleaved timing rounds. [default: 10]")] = None,
-    min_time: Annotated[
-        float | None, typer.Option("--min-time", help="Seconds of calls per candidate per round. [default: 0.005]")
-    ] = None,
-    warmup: Annotated[int | None, typer.Option("--warmup", help="Warm-up calls per candidate. [default: 2]")] = None,
-    channels_last: Annotated[
-        bool | None, typer.Option("--channels-last/--nchw", help="Memory format of the timed input. [default: nchw]")
-    ] = None,
-    latency: Annotated[bool | None, typer.Option("--latency/--no-latency", help="--no-latency: counts only.")] = None,
-    impl: Annotated[
-        str | None,
-        typer.Option(
-            "--impl", help="IGC block implementation: auto (fastest measured), fused or naive. [default: auto]"
-        ),
-    ] = None,
-    network: Annotated[
-        str | None,
-        typer.Option(
-            "--network",
-            help="Search whole networks (see `igcsearch networks`), e.g. cifar-plain-20; "
-            "--stride and --in/--out-channels are refused (the layout fixes them).",
-        ),
-    ] = None,
-    backend: Annotated[
-        str | None,
-        typer.Option("--backend", help="local (this process) or ray (pip install 'igcsearch[ray]'). [default: local]"),
-    ] = None,
-    address: Annotated[
-        str | None, typer.Option("--address", help="Ray cluster address (`ray start --head`); none starts a local Ray.")
-    ] = None,
-    store: Annotated[
-        Path | None,
-        typer.Option("--store", help="SQLite results store, shareable across runs. [default: OUT/results.sqlite]"),
-    ] = None,
-    fresh: Annotated[
-        bool | None, typer.Option("--fresh", help="Measure again even what the store already has.")
-    ] = None,
-    plot: Annotated[
-        bool | None,
-        typer.Option("--plot", help="Draw tradeoff.png/svg: MACs vs latency, params vs MACs (needs matplotlib)."),
-    ] = None,
-    fmt: Format = "table",
-    out: Annotated[  # text, not Path: keeps a trailing slash (``--out x.csv/`` is a directory)
-        str | None, typer.Option("--out", help="Results directory. [default: ./igcsearch-results/<name>/]")
-    ] = None,
-) -> None:
-    """Build every valid candidate, verify its counts with fvcore, time it, rank it, write reports.
-
-    With no arguments it runs the default preset: replace a 64-channel 3x3 conv at 32x32
-    within that conv's own parameter budget, every family.
-    """
-    options = {k: v for k, v in locals().items() if k not in ("preset", "fmt", "out")}
-    from .output import emit_search
-    from .request import make_request
-
-    emit_search(make_request(options, preset=preset, out=out), fmt)
-
-
-@app.command()
-@handles_errors
-def show(
-    key: Annotated[
-        str, typer.Argument(help="A config key, e.g. igc1-L32M2-c64k3, or a network key net-… (see the key column).")
-    ],
-    input_size: InputSize = None,
-    impl: Annotated[
-        str | None, typer.Option("--impl", help="IGC implementation to print: auto, fused or naive.")
-    ] = None,
-) -> None:
-    """One config: knobs, conditions, per-layer params/MACs formulas, and the torch module."""
-    if key.startswith("net-"):  # a network key (search --network rows)
-        from .cli_networks import show_network
-
-        show_network(key, input_size, impl)
-        return
-    from .output import emit_show
-
-    emit_show(key, input_size, impl)
-
-
-# Commands defined in their own modules register themselves on `app` when imported.
-from . import cli_networks, cli_runs, cli_training  # noqa: E402, F401
