@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .report import select, to_frame
-from .request import make_request, make_spec
+from .request import make_request, spec_of
 from .space import widen
-from .spec import NETWORK_KEY, Spec, load_preset
+from .spec import Spec
 from .target import target_of
 
 if TYPE_CHECKING:
@@ -44,13 +44,7 @@ def spec_from(spec: Spec | None = None, preset: str | None = None, **options: An
         if preset or options:
             raise TypeError("give either spec= or preset=/options, not both")
         return spec
-    merged = load_preset(os.fspath(preset), extra_keys=(NETWORK_KEY,)) if preset else {}
-    merged.update(options)
-    if merged.get(NETWORK_KEY) and merged.get("input_size") is None:  # network-level listing
-        from .networks import network_input_size
-
-        merged["input_size"] = network_input_size(str(merged[NETWORK_KEY]))
-    return make_spec(merged, extra_keys=(NETWORK_KEY,) if merged.get(NETWORK_KEY) else ())
+    return spec_of(options, preset, networks=True)
 
 
 def enumerate_space(spec: Spec | None = None, preset: str | None = None, **options: Any) -> pd.DataFrame:

@@ -61,6 +61,30 @@ def make_spec(options: dict[str, Any], *, extra_keys: tuple[str, ...] = ()) -> S
     return spec
 
 
+def spec_of(
+    options: Mapping[str, Any],
+    preset: str | os.PathLike[str] | None = None,
+    *,
+    keys: tuple[str, ...] = (),
+    networks: bool = False,
+) -> Spec:
+    """The spec of a preset and option values (None values are not given): the one way every
+    command and the Python API turn what a user asks into a Spec.
+
+    ``keys`` are the option names the caller takes besides the spec's (``SEARCH_KEYS`` for
+    ``search``); ``networks`` lets a preset or the options name a network to list (the Python
+    API). A network gets its native input size unless one is given.
+    """
+    allowed = (*keys, NETWORK_KEY) if networks and NETWORK_KEY not in keys else keys
+    merged: dict[str, Any] = load_preset(os.fspath(preset), extra_keys=allowed) if preset else {}
+    merged.update({k: v for k, v in options.items() if v is not None})
+    if merged.get(NETWORK_KEY) and merged.get("input_size") is None:
+        from .networks import network_input_size
+
+        merged["input_size"] = network_input_size(str(merged[NETWORK_KEY]))
+    return make_spec(merged, extra_keys=allowed if merged.get(NETWORK_KEY) else keys)
+
+
 def make_request(
     options: Mapping[str, Any] | None = None,
     *,
@@ -80,13 +104,8 @@ def make_request(
     if spec is None and preset is None and not any(k in given for k in SPACE_GIVEN):
         preset = "default"  # nothing asked: the default question, on the CLI as in Python
     if spec is None:
-        merged: dict[str, Any] = load_preset(os.fspath(preset), extra_keys=SEARCH_KEYS) if preset else {}
-        merged.update(given)
-        if merged.get(NETWORK_KEY) and merged.get("input_size") is None:
-            from .networks import network_input_size  # the network's native input size unless given
-
-            merged["input_size"] = network_input_size(str(merged[NETWORK_KEY]))
-        spec = make_spec(merged, extra_keys=SEARCH_KEYS)
+        merged = {**(load_preset(os.fspath(preset), extra_keys=SEARCH_KEYS) if preset else {}), **given}
+        spec = spec_of(merged, keys=SEARCH_KEYS)  # the preset read once: its measure and run keys count too
     else:
         merged = given
         spec_options = sorted(set(merged) - set(MEASURE_KEYS) - set(RUN_KEYS))

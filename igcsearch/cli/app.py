@@ -283,13 +283,10 @@ Out = Annotated[  # text, not Path: a trailing slash (``--out x.csv/``) says dir
 
 
 def spec_from_options(preset: str | None, options: dict[str, Any]) -> Any:
-    """The spec of a command: the preset (if any), then the options given."""
-    from ..request import make_spec
-    from ..spec import load_preset
+    """The spec of a command: the preset (if any), then the options given (igcsearch.request.spec_of)."""
+    from ..request import spec_of
 
-    merged: dict[str, Any] = load_preset(preset) if preset else {}
-    merged.update({k: v for k, v in options.items() if v is not None})
-    return make_spec(merged)
+    return spec_of(options, preset)
 
 
 # --format: one set of choices and one check for every command that takes it.

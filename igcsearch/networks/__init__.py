@@ -59,20 +59,12 @@ def network_input_size(name: str) -> int:
     return get_network(name).input_size
 
 
-def apply_network_defaults(options: dict[str, Any]) -> dict[str, Any]:
-    """Options with ``input_size`` set to the network's native size when not given."""
-    if options.get("network") and options.get("input_size") is None:
-        return {**options, "input_size": network_input_size(str(options["network"]))}
-    return options
-
-
 __all__ = [
     "EXAMPLES",
     "MODELS",
     "NETWORK_PREFIX",
     "NetConfig",
     "Network",
-    "apply_network_defaults",
     "build_network",
     "build_network_key",
     "get_network",
