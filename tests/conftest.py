@@ -256,3 +256,31 @@ def _strategies() -> Any:
 
 
 configs = _strategies()
+
+
+# ---------------------------------------------------------------- connectivity of a built block
+
+
+def path_counts(module: Any, cin: int) -> Any:
+    """counts[i, o]: paths from input channel i to output channel o through the block's convs.
+
+    All weights 1, BN/ReLU/ReLU6 identities, a residual (if any) dropped, one-hot inputs of
+    spatial size 1×1 (a k×k conv then sees only its kernel centre); float64, exact.
+    """
+    import copy
+
+    import torch
+    from torch import nn
+
+    m = copy.deepcopy(module).double().eval()
+    for parent in list(m.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, (nn.BatchNorm2d, nn.ReLU, nn.ReLU6)):
+                setattr(parent, name, nn.Identity())
+    if getattr(m, "residual", False):
+        m.residual = False
+    with torch.no_grad():
+        for p in m.parameters():
+            p.fill_(1.0)
+        out = m(torch.eye(cin, dtype=torch.float64).reshape(cin, cin, 1, 1))
+    return out.reshape(cin, -1)

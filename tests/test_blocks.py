@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import out_size
+from conftest import out_size, path_counts
 from torch import nn
 
 import igcsearch
@@ -25,7 +25,6 @@ from igcsearch.cost import columns, totals
 from igcsearch.errors import ConfigError
 from igcsearch.families.igc1_block import Igc1Block
 from igcsearch.families.igc2_block import Igc2Block
-from igcsearch.families.igc3_block import Igc3Block
 from igcsearch.families.lego_block import LegoBlock
 from igcsearch.interleave import IMPLS, auto_variant, channel_shuffle, is_channels_last
 from igcsearch.registry import block_class, families, get_family
@@ -283,26 +282,6 @@ def test_no_bn_between_inner_convs() -> None:
 
 
 # ---------------------------------------------------------------- connectivity, from the module
-
-
-def path_counts(module: nn.Module, cin: int) -> torch.Tensor:
-    """counts[i, o] = number of paths from input channel i to output channel o.
-
-    All weights set to 1, BN/ReLU/ReLU6 replaced by Identity, residual dropped; one-hot
-    inputs of spatial size 1×1 (a k×k conv then sees only its kernel centre). float64: exact.
-    """
-    m = copy.deepcopy(module).double().eval()
-    for parent in list(m.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, (nn.BatchNorm2d, nn.ReLU, nn.ReLU6)):
-                setattr(parent, name, nn.Identity())
-    if isinstance(m, Igc3Block):
-        m.residual = False
-    with torch.no_grad():
-        for p in m.parameters():
-            p.fill_(1.0)
-        out = m(torch.eye(cin, dtype=torch.float64).reshape(cin, cin, 1, 1))
-    return out.reshape(cin, -1)
 
 
 def space(family: str, **extra: Any) -> list[str]:

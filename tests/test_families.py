@@ -13,7 +13,6 @@ MACs/weights than the regular conv it replaces.
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import out_size
+from conftest import out_size, path_counts
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -65,26 +64,6 @@ def weights(module: nn.Module) -> int:
     """Parameters outside BatchNorm layers: the conv weights of a block."""
     bn = sum(p.numel() for m in module.modules() if isinstance(m, nn.BatchNorm2d) for p in m.parameters())
     return sum(p.numel() for p in module.parameters()) - bn
-
-
-def path_counts(module: nn.Module, cin: int) -> torch.Tensor:
-    """counts[i, o]: paths from input channel i to output channel o through the block's convs.
-
-    All weights 1, BN/ReLU/ReLU6 identities, a residual (if any) dropped, one-hot inputs of
-    spatial size 1×1 (a k×k conv then sees only its kernel centre); float64, exact.
-    """
-    m = copy.deepcopy(module).double().eval()
-    for parent in list(m.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, (nn.BatchNorm2d, nn.ReLU, nn.ReLU6)):
-                setattr(parent, name, nn.Identity())
-    if getattr(m, "residual", False):
-        m.residual = False
-    with torch.no_grad():
-        for p in m.parameters():
-            p.fill_(1.0)
-        out = m(torch.eye(cin, dtype=torch.float64).reshape(cin, cin, 1, 1))
-    return out.reshape(cin, -1)
 
 
 def test_every_family_has_examples_covering_its_geometry() -> None:
