@@ -64,7 +64,8 @@ def read_metrics(path: Path) -> list[dict[str, str]]:
 
 def test_one_epoch_of_a_block_config(data: Path, tmp_path: Path) -> None:
     from igcsearch.families.igc1_block import Igc1Block
-    from igcsearch.handoff.train import evaluate, load_data
+    from igcsearch.handoff.data import load_data
+    from igcsearch.handoff.train import evaluate
 
     cfg = write_config(tmp_path, "igc1-L4M2-c8k3")
     result = train(str(cfg), data, tmp_path / "run", SHORT)

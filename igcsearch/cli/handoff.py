@@ -253,7 +253,7 @@ def decompose(
 
 def load_calibration(path: Path, samples: int) -> Any:
     """Calibration images from an .npz (``x`` or ``x_train``), as float32 NCHW."""
-    from ..handoff.train import _check_images, npz_array, open_npz, to_float
+    from ..handoff.data import check_images, npz_array, open_npz, to_float
 
     if samples < 1:
         raise IgcSearchError(f"--samples must be >= 1, got {samples}")
@@ -264,7 +264,7 @@ def load_calibration(path: Path, samples: int) -> Any:
                 f"{path.name}: no array 'x' or 'x_train' (it has: {', '.join(npz.files) or 'nothing'})"
             )
         x = npz_array(npz, name, path)[:samples]
-    _check_images(name, x)
+    check_images(name, x)
     return to_float(x)
 
 

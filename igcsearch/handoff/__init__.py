@@ -6,6 +6,8 @@
 - ``convert``: replace every eligible conv of a model by a block family (``igcsearch convert``);
 - ``decompose``: depthwise decomposition of a trained model (``igcsearch decompose``);
 - ``train``: train a config, a network or a model on an .npz dataset (``igcsearch train``);
+- ``data``: the .npz dataset of ``train``: loading, checks, augmentation;
+- ``checkpoint``: ``train``'s checkpoints: saving, reading, restoring (``--resume``);
 - ``lego_train``: trainable LegoBlocks (``make_trainable``, ``to_inference``).
 
 torch is imported by the modules, never by this package: ``import igcsearch.handoff`` stays light.

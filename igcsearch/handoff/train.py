@@ -1,8 +1,7 @@
 """`igcsearch train`: train the network of a config (or a converted model) on an ``.npz`` dataset.
 
-Data: one ``.npz`` with ``x_train, y_train, x_test, y_test``; images NCHW, uint8 (scaled to
-[0, 1]) or float (used as given); labels integer class ids 0..K−1. Everything is checked
-before training starts; a problem is one clear IgcSearchError.
+Data: one ``.npz`` with ``x_train, y_train, x_test, y_test``, read and checked by
+:mod:`igcsearch.handoff.data` before training starts; a problem is one clear IgcSearchError.
 
 Model: an ``igcsearch export`` record or config file, a config key, a network key
 (``net-…``), a saved module (``torch.save``; runs code from the file), a TorchScript file or
@@ -11,11 +10,12 @@ Model: an ``igcsearch export`` record or config file, a config key, a network ke
 
 Training: SGD with momentum and weight decay, a cosine learning-rate schedule per step,
 random crop with zero padding and horizontal flip; per-epoch metrics in ``metrics.csv``, a
-checkpoint after every epoch (``checkpoint.pt``: state dicts only, loads with
-``weights_only=True``), ``--resume`` continues it exactly. At the end: ``model.pt`` (the full
-module) and ``result.json`` in the run directory, and ``<config>.train.json`` beside a config
-file. Networks holding LegoBlocks can learn their combination (``lego="learn"``, straight-through
-estimator, :mod:`igcsearch.lego_train`) and are converted back to LegoBlocks at the end.
+checkpoint after every epoch (``checkpoint.pt``, :mod:`igcsearch.handoff.checkpoint`: state
+dicts only, loads with ``weights_only=True``), ``--resume`` continues it exactly. At the end:
+``model.pt`` (the full module) and ``result.json`` in the run directory, and
+``<config>.train.json`` beside a config file. Networks holding LegoBlocks can learn their
+combination (``lego="learn"``, straight-through estimator, :mod:`igcsearch.lego_train`) and are
+converted back to LegoBlocks at the end.
 """
 
 from __future__ import annotations
@@ -23,32 +23,28 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import hashlib
 import io
 import json
 import math
 import os
 import re
 import time
-import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import __version__
 from ..errors import IgcSearchError
+from .checkpoint import file_sha256, restore, save_checkpoint, why
+from .data import Dataset, augment, load_data
 
-DATA_KEYS = ("x_train", "y_train", "x_test", "y_test")
 METRIC_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds")
 LEGO_MODES = ("fixed", "learn")
 MAX_SEED = 2**64 - 1  # torch.manual_seed takes 64-bit seeds
-MAX_CLASSES = 1 << 16  # labels are class ids in [0, 65,536): the classifier has max label + 1 outputs
 
 
 @dataclass(frozen=True)
@@ -111,142 +107,6 @@ class _Quiet:
 
     def log(self, text: str) -> None:
         pass
-
-
-# ---------------------------------------------------------------- data
-
-
-@dataclass
-class Dataset:
-    """Train and test tensors: float32 images NCHW, int64 labels."""
-
-    x_train: Tensor
-    y_train: Tensor
-    x_test: Tensor
-    y_test: Tensor
-    classes: int  # max label + 1
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(C, H, W)."""
-        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
-
-
-def to_float(x: np.ndarray) -> Tensor:
-    """Images as float32: uint8 scaled to [0, 1], floats as given."""
-    t = torch.from_numpy(np.ascontiguousarray(x))
-    return t.float() / 255.0 if x.dtype == np.uint8 else t.float()
-
-
-def load_data(path: str | Path, required: tuple[str, ...] = DATA_KEYS) -> Dataset:
-    """Read and check an ``.npz`` dataset; every problem is one IgcSearchError before training."""
-    path = Path(path)
-    with open_npz(path, "data file") as npz:
-        arrays = {k: npz_array(npz, k, path) for k in npz.files}
-    missing = [k for k in required if k not in arrays]
-    if missing:
-        have = ", ".join(sorted(arrays)) or "nothing"
-        raise IgcSearchError(
-            f"{path.name}: missing array(s) {', '.join(missing)} (it has: {have}); need {', '.join(required)}"
-        )
-    shapes = {}
-    for split in ("train", "test"):
-        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        _check_images(f"x_{split}", x)
-        _check_labels(f"y_{split}", y, len(x))
-        shapes[split] = x.shape[1:]
-    if shapes["train"] != shapes["test"]:
-        raise IgcSearchError(f"x_train images are {shapes['train']} but x_test images are {shapes['test']} (C, H, W)")
-    classes = int(arrays["y_train"].max()) + 1
-    top = int(arrays["y_test"].max())
-    if top >= classes:
-        raise IgcSearchError(f"y_test has label {top} but y_train's labels are 0..{classes - 1}: mislabelled test set?")
-    return Dataset(
-        to_float(arrays["x_train"]), torch.from_numpy(arrays["y_train"].astype(np.int64)),
-        to_float(arrays["x_test"]), torch.from_numpy(arrays["y_test"].astype(np.int64)), classes,
-    )  # fmt: skip
-
-
-@contextlib.contextmanager
-def open_npz(path: Path, what: str) -> Iterator[Any]:
-    """An ``.npz`` archive opened without pickles; a missing or non-.npz file is one clear IgcSearchError."""
-    if path.is_dir():
-        raise IgcSearchError(f"{what} {str(path)!r} is a directory, not an .npz file")
-    if not path.is_file():
-        raise IgcSearchError(f"{what} {str(path)!r} does not exist")
-    if not zipfile.is_zipfile(path):
-        with open(path, "rb") as fh:
-            single = fh.read(6) == b"\x93NUMPY"
-        reason = "it holds a single array (numpy.save), not named arrays" if single else "it is not a zip archive"
-        raise IgcSearchError(f"{what} {str(path)!r} is not an .npz archive (numpy.savez): {reason}")
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise IgcSearchError(f"cannot read {what} {str(path)!r} as an .npz archive (numpy.savez): {exc}") from None
-    with npz:
-        yield npz
-
-
-def npz_array(npz: Any, name: str, path: Path) -> np.ndarray:
-    """One array of an open ``.npz``; object (pickled) arrays are refused, never unpickled."""
-    try:
-        return npz[name]
-    except ValueError as exc:
-        if "pickle" in str(exc) or "Object arrays" in str(exc):
-            raise IgcSearchError(
-                f"array {name!r} of {str(path)!r} holds Python objects (pickled data), which igcsearch does not "
-                "load; store numeric arrays"
-            ) from None
-        raise IgcSearchError(f"cannot read array {name!r} of {str(path)!r}: {exc}") from None
-    except Exception as exc:
-        raise IgcSearchError(f"cannot read array {name!r} of {str(path)!r}: {type(exc).__name__}: {exc}") from None
-
-
-def _check_images(name: str, x: np.ndarray) -> None:
-    if x.ndim != 4:
-        raise IgcSearchError(f"{name} must be 4-D images (N, C, H, W), got shape {x.shape}")
-    if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
-        raise IgcSearchError(f"{name} must be uint8 or float images, got dtype {x.dtype}")
-    if len(x) == 0:
-        raise IgcSearchError(f"{name} is empty")
-    c, w = x.shape[1], x.shape[3]
-    if c > 4 and w in (1, 3, 4):
-        raise IgcSearchError(f"{name} has shape {x.shape}: that looks like NHWC; store images as NCHW (N, C, H, W)")
-    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
-        raise IgcSearchError(f"{name} holds NaN or infinite values")
-
-
-def _check_labels(name: str, y: np.ndarray, n: int) -> None:
-    if y.ndim != 1:
-        raise IgcSearchError(f"{name} must be 1-D class ids, got shape {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise IgcSearchError(f"{name} must hold integer class ids 0..K-1, got dtype {y.dtype}")
-    if len(y) != n:
-        raise IgcSearchError(f"{name} has {len(y)} labels but x_{name[2:]} has {n} images")
-    if y.min() < 0:
-        raise IgcSearchError(f"{name} has a negative label {int(y.min())}; labels are class ids 0..K-1")
-    if y.max() >= MAX_CLASSES:
-        raise IgcSearchError(
-            f"{name} has label {int(y.max())}; labels must be integer class ids in [0, {MAX_CLASSES:,}) "
-            "(the model gets max label + 1 outputs; labels are never remapped)"
-        )
-
-
-def augment(x: Tensor, pad: int, flip: bool, gen: torch.Generator) -> Tensor:
-    """Random crop of the zero-padded batch (same size as x) and random horizontal flip."""
-    n, _, h, w = x.shape
-    if pad > 0:
-        padded = F.pad(x, (pad, pad, pad, pad))
-        dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
-        dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
-        rows = (dy[:, None] + torch.arange(h)[None, :]).to(x.device)  # (n, h)
-        cols = (dx[:, None] + torch.arange(w)[None, :]).to(x.device)  # (n, w)
-        idx = torch.arange(n, device=x.device)[:, None, None]
-        x = padded.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
-    if flip:
-        mask = (torch.rand(n, generator=gen) < 0.5).to(x.device)
-        x = torch.where(mask[:, None, None, None], x.flip(-1), x)
-    return x.contiguous()
 
 
 # ---------------------------------------------------------------- models
@@ -475,7 +335,7 @@ def _train(
     ckpt = out / "checkpoint.pt"
     start = 0
     if resume:
-        start, metrics = _restore(ckpt, model, optimizer, scheduler, gen, opts, source, data_hash)
+        start, metrics = restore(ckpt, model, optimizer, scheduler, gen, _options_dict(opts), data_hash)
     elif ckpt.exists():
         raise IgcSearchError(f"{str(out)!r} already holds a checkpoint: pass --resume to continue it, or another --out")
     _mkdir(out)
@@ -518,7 +378,7 @@ def _train(
         }  # fmt: skip
         metrics.append(row)
         _write_metrics(out / "metrics.csv", metrics)
-        _save_checkpoint(ckpt, model, optimizer, scheduler, gen, opts, source, epoch, metrics, data_hash)
+        save_checkpoint(ckpt, model, optimizer, scheduler, gen, _options_dict(opts), source, epoch, metrics, data_hash)
         progress.log(
             f"epoch {epoch}/{opts.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}, "
             f"test loss {test_loss:.4f} acc {test_acc:.4f} ({row['seconds']:.1f}s)"
@@ -548,125 +408,6 @@ def _options_dict(opts: TrainOptions) -> dict[str, Any]:
     return dataclasses.asdict(opts)
 
 
-def file_sha256(path: Path) -> str:
-    """The sha256 of a file (the data a checkpoint was trained on), read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    except OSError as exc:
-        raise IgcSearchError(f"cannot read {str(path)!r}: {exc.strerror}") from None
-    return digest.hexdigest()
-
-
-def _save_checkpoint(
-    path: Path, model: nn.Module, optimizer: Any, scheduler: Any, gen: torch.Generator, opts: TrainOptions,
-    source: str, epoch: int, metrics: list[dict[str, Any]], data_hash: str,
-) -> None:  # fmt: skip
-    state = {
-        "igcsearch_version": __version__,
-        "source": source,
-        "epoch": epoch,
-        "options": _options_dict(opts),
-        "data_sha256": data_hash,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "generator": gen.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "metrics": metrics,
-    }
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as exc:  # torch's zip writer reports a full disk as a RuntimeError
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise IgcSearchError(f"cannot write {str(path)!r}: {_why(exc)}") from None
-
-
-def _why(exc: BaseException) -> str:
-    from .model import _first_line
-
-    return exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
-
-
-CHECKPOINT_KEYS = ("epoch", "options", "model", "optimizer", "scheduler", "generator", "torch_rng", "metrics")
-
-
-def _read_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint's dict (``weights_only=True``), checked for the keys a resume needs."""
-    if not path.is_file():
-        raise IgcSearchError(f"--resume: no checkpoint at {str(path)!r}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        import pickle
-
-        if isinstance(exc, pickle.UnpicklingError):  # torch's text would suggest weights_only=False: never here
-            raise IgcSearchError(
-                f"cannot read checkpoint {str(path)!r}: it is damaged or not a checkpoint written by igcsearch train "
-                "(it holds more than tensors and plain values); start again with another --out"
-            ) from None
-        raise IgcSearchError(f"cannot read checkpoint {str(path)!r}: {_why(exc)}") from None
-    if not isinstance(state, dict):
-        raise IgcSearchError(f"checkpoint {str(path)!r} holds a {type(state).__name__}, not an igcsearch checkpoint")
-    missing = [k for k in CHECKPOINT_KEYS if k not in state]
-    if missing:
-        raise IgcSearchError(
-            f"checkpoint {str(path)!r} is not an igcsearch train checkpoint: missing {', '.join(missing)}"
-        )
-    if not isinstance(state["options"], dict) or not isinstance(state["metrics"], list):
-        raise IgcSearchError(f"checkpoint {str(path)!r} is damaged: its options or metrics have the wrong type")
-    return state
-
-
-def _restore(
-    path: Path, model: nn.Module, optimizer: Any, scheduler: Any, gen: torch.Generator, opts: TrainOptions, source: str,
-    data_hash: str,
-) -> tuple[int, list[dict[str, Any]]]:  # fmt: skip
-    state = _read_checkpoint(path)
-    saved = state["options"]
-    diff = [
-        f"--{k.replace('_', '-')} {saved.get(k)!r} (now {v!r})"
-        for k, v in _options_dict(opts).items()
-        if saved.get(k) != v
-    ]
-    if diff:
-        raise IgcSearchError(
-            f"--resume: the checkpoint was trained with {', '.join(diff)}; resume with the same options"
-        )
-    recorded = state.get("data_sha256")
-    if recorded is None:
-        raise IgcSearchError(
-            f"--resume: checkpoint {str(path)!r} records no hash of its --data file (written by an older igcsearch), "
-            "so the data cannot be checked; start a new run with another --out"
-        )
-    if recorded != data_hash:
-        raise IgcSearchError(
-            f"--resume: the checkpoint was trained on other data (--data sha256 {recorded[:12]}…, now "
-            f"{data_hash[:12]}…); resume with the same --data file"
-        )
-    try:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        epoch = int(state["epoch"])
-    except Exception as exc:
-        raise IgcSearchError(f"--resume: the checkpoint does not fit this model and options ({_why(exc)})") from None
-    if not 0 <= epoch <= opts.epochs:
-        raise IgcSearchError(f"--resume: checkpoint epoch {epoch} is outside 0..{opts.epochs}")
-    if any(getattr(m, "frozen", None) is not None and bool(m.frozen) for m in model.modules()):
-        from .lego_train import freeze
-
-        freeze(model)  # restore requires_grad=False on frozen proxies
-    return epoch, list(state["metrics"])
-
-
 def _write_metrics(path: Path, metrics: list[dict[str, Any]]) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, lineterminator="\n")
@@ -680,7 +421,7 @@ def _write_metrics(path: Path, metrics: list[dict[str, Any]]) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        raise IgcSearchError(f"cannot write {str(path)!r}: {_why(exc)}") from None
+        raise IgcSearchError(f"cannot write {str(path)!r}: {why(exc)}") from None
 
 
 def _finish(
