@@ -38,18 +38,52 @@ _ESCAPE: dict[str, Callable[[Any], str]] = {
 
 def text(values: np.ndarray, fmt: Callable[[Any], str] = str) -> Cell:
     """Format each distinct value once; a constant column collapses to one string."""
-    if values.size == 0:
+    table, index = _distinct(values, fmt)
+    if table is None:
         return ""
+    return table[0] if table.size == 1 else table[index]
+
+
+def _distinct(
+    values: np.ndarray, fmt: Callable[[Any], str] | None, dtype: Any = object, patch: dict[str, str] | None = None
+) -> tuple[Any, Any]:
+    """(strings of the distinct values, index of each row's string): ``fmt`` once per distinct value.
+
+    ``fmt`` None is ``repr`` of floats (NaN and infinities as they come: callers patch them).
+    ``dtype`` object gives Python strings, ``bytes`` their UTF-8 bytes (a numpy ``S`` array);
+    ``patch`` replaces some strings (``{"nan": ""}``).
+    """
+    if values.size == 0:
+        return None, None
     if values.dtype.kind in "iu" and values.min() >= 0 and values.max() < _TABLE_LIMIT:
         present = np.zeros(int(values.max()) + 1, dtype=bool)  # small ints: a lookup table
         present[values] = True
         uniq = np.flatnonzero(present)
-        table = np.empty(present.size, dtype=object)
-        table[uniq] = [fmt(v) for v in uniq.tolist()]
-        return table[uniq[0]] if uniq.size == 1 else table[values]
+        strings = list(map(fmt or str, uniq.tolist()))
+        if dtype is bytes:
+            table = np.zeros(present.size, dtype=_encode(strings).dtype)
+            table[uniq] = _encode(strings)
+        else:
+            table = np.empty(present.size, dtype=object)
+            table[uniq] = strings
+        return (table[uniq], np.zeros(values.shape, np.intp)) if uniq.size == 1 else (table, values)
     uniq, inverse = np.unique(values, return_inverse=True)
-    strings = np.array([fmt(v) for v in uniq.tolist()], dtype=object)
-    return strings[0] if uniq.size == 1 else strings[inverse.reshape(-1)]
+    strings = list(map(fmt or repr, uniq.tolist()))
+    if patch:
+        strings = [patch.get(s, s) for s in strings]
+    return (_encode(strings) if dtype is bytes else np.array(strings, dtype=object)), inverse.reshape(-1)
+
+
+def _encode(strings: list[str]) -> np.ndarray:
+    """UTF-8 bytes of each string as a numpy ``S`` array (at least one byte wide)."""
+    data = [s.encode() for s in strings]
+    if any(b"\0" in b for b in data):
+        raise _Slow  # NUL pads numpy's fixed-width bytes: such text takes the per-row path
+    return np.array(data, dtype=f"S{max(1, max(map(len, data), default=1))}")
+
+
+class _Slow(Exception):
+    """A cell the byte path cannot hold (a NUL character): render the chunk row by row."""
 
 
 def floats(values: np.ndarray, fmt: str) -> Cell:
@@ -97,34 +131,6 @@ def join(parts: list[Cell], n: int) -> np.ndarray:
     return np.array(list(map("".join, zip(*iters, strict=False))), dtype=object)
 
 
-def keys(rows: dict[str, Any]) -> np.ndarray:
-    """Vectorised ``config.key`` (same layout as :func:`igcsearch.config.make_key`)."""
-    return join(key_parts(rows), rows["params"].size)
-
-
-def key_parts(rows: dict[str, Any]) -> list[Cell]:
-    """The cells whose concatenation is each row's key."""
-    family = get_family(rows["family"])
-    parts: list[Cell] = [family.name + "-"]
-    token = family.config.token
-    if token:
-        for i, piece in enumerate(re.split(r"\{(\w+)\}", token)):
-            parts.append(piece if i % 2 == 0 else knob_text(rows[piece]))
-        parts.append("-")
-    cin, cout, stride = rows["in_channels"], rows["out_channels"], rows["stride"]
-    square = text(cin)
-    geo = np.where(cin == cout, "c", "i") if not isinstance(square, str) or (cin != cout).any() else "c"
-    if isinstance(geo, str):
-        parts += ["c", square]
-    else:
-        nonsq = np.where(cin == cout, "", np.char.add("o", cout.astype(str)).astype(object))
-        parts += [geo.astype(object), square, nonsq]
-    parts += ["k", text(rows["kernel"])]
-    if (stride != 1).any():
-        parts.append(text(stride, lambda v: f"s{v}" if v != 1 else ""))
-    return parts
-
-
 def cell(rows: dict[str, Any], name: str, fmt: str) -> Cell:
     """One column of a wide chunk (see ``space.widen``) as text in the given format."""
     null = _NULL[fmt]
@@ -167,3 +173,138 @@ def lines(rows: dict[str, Any], fields: tuple[str, ...] | list[str], fmt: str) -
             parts += ["{" if i == 0 else ", ", f'"{name}": ', *values]
     parts.append({"csv": "", "md": " |", "json": "}"}[fmt])
     return join(parts, n)
+
+
+# ---------------------------------------------------------------- the byte path
+# A chunk renders as one numpy structured array with a fixed-width bytes field per cell: a
+# column's UTF-8 text (NUL-padded by numpy) or a constant. Its bytes with the NULs removed are
+# the rows' text, so no Python string is made per row.
+
+BCell = np.ndarray | bytes
+
+
+def _b(values: np.ndarray, fmt: Callable[[Any], str] | None = str, patch: dict[str, str] | None = None) -> BCell:
+    """A column as UTF-8 bytes per row (``S`` array), or one constant; ``fmt`` per distinct value."""
+    table, index = _distinct(values, fmt, bytes, patch)
+    if table is None:
+        return b""
+    return bytes(table[0]) if table.size == 1 else table[index]
+
+
+def _bjoin(parts: list[BCell], n: int) -> bytes:
+    """Concatenate cells left to right, row by row, into one bytes object."""
+    merged: list[BCell] = []
+    for part in parts:
+        if isinstance(part, bytes) and merged and isinstance(merged[-1], bytes):
+            merged[-1] += part
+        elif not (isinstance(part, bytes) and not part):
+            merged.append(part)
+    if all(isinstance(p, bytes) for p in merged):
+        return b"".join(merged) * n  # type: ignore[arg-type]
+    dtype = [(f"f{i}", p.dtype if isinstance(p, np.ndarray) else f"S{len(p)}") for i, p in enumerate(merged)]
+    out = np.empty(n, dtype=dtype)
+    for i, part in enumerate(merged):
+        out[f"f{i}"] = part
+    return out.tobytes().replace(b"\0", b"")
+
+
+def keys(rows: dict[str, Any]) -> np.ndarray:
+    """Vectorised ``config.key`` (same layout as :func:`igcsearch.config.make_key`)."""
+    n = rows["params"].size
+    text = _bjoin([*key_parts(rows), b"\n"], n).decode()
+    return np.array(text.split("\n")[:n], dtype=object)
+
+
+def key_parts(rows: dict[str, Any]) -> list[BCell]:
+    """The cells whose concatenation is each row's key."""
+    family = get_family(rows["family"])
+    parts: list[BCell] = [family.name.encode() + b"-"]
+    token = family.config.token
+    if token:
+        for i, piece in enumerate(re.split(r"\{(\w+)\}", token)):
+            parts += [piece.encode()] if i % 2 == 0 else _knob(rows[piece], "x")
+        parts.append(b"-")
+    cin, cout, stride = rows["in_channels"], rows["out_channels"], rows["stride"]
+    square = cin == cout
+    if square.all():
+        parts += [b"c", _b(cin)]
+    else:
+        parts += [np.where(square, b"c", b"i"), _b(cin), np.where(square, b"", _b(cout, lambda v: f"o{v}"))]
+    parts += [b"k", _b(rows["kernel"])]
+    if (stride != 1).any():
+        parts.append(_b(stride, lambda v: f"s{v}" if v != 1 else ""))
+    return parts
+
+
+def _knob(values: np.ndarray, sep: str, null: str | None = None) -> list[BCell]:
+    """A 1-D knob, or a 2-D zero-padded chain (igc2's K) as ``1x4x4x4`` (``null`` where it is all zeros)."""
+    if values.ndim == 1:
+        return [_b(values)]
+    top = int(values.max(initial=0))
+    first = _encode(([null] if null is not None else ["0"]) + [str(v) for v in range(1, top + 1)])
+    later = _encode([""] + [f"{sep}{v}" for v in range(1, top + 1)])
+    return [first[values[:, 0]]] + [later[values[:, j]] for j in range(1, values.shape[1])]
+
+
+def _bcell(rows: dict[str, Any], name: str, fmt: str) -> list[BCell]:
+    """One column of a wide chunk as bytes cells; the same text as :func:`cell`."""
+    null = _NULL[fmt]
+    if name not in rows:
+        return [null.encode()]
+    values = rows[name]
+    if values.dtype == object:
+        if name in ("key", "family"):  # plain identifiers: no escaping needed
+            body = _ident(values)
+            return [b'"', body, b'"'] if fmt == "json" else [body]
+        return [_b(values, _ESCAPE[fmt])]
+    if values.ndim == 2:  # igc2's K, zero-padded; all zeros where the row has no K
+        present = values[:, 0] > 0
+        body = _knob(values, ", " if fmt == "json" else "x", None if present.all() else null)
+        if fmt != "json":
+            return body
+        if present.all():
+            return [b"[", *body, b"]"]
+        return [np.where(present, b"[", b""), *body, np.where(present, b"]", b"")]
+    if name in KNOBS:
+        return [_b(values, lambda v: str(v) if v else null)]
+    no, yes = _BOOL[fmt]
+    if values.dtype == np.int8:  # tri-state condition column
+        return [_b((values + 1).astype(np.int8), (null, no, yes).__getitem__)]
+    if values.dtype == bool:
+        return [_b(values.view(np.int8), (no, yes).__getitem__)]
+    if values.dtype.kind == "f":
+        if np.isfinite(values).all():
+            return [_b(values, None)]
+        inf = fmt == "json"
+        return [_b(values, None, {"nan": null, "inf": null if inf else "inf", "-inf": null if inf else "-inf"})]
+    return [_b(values)]
+
+
+def _ident(values: np.ndarray) -> BCell:
+    """A column of identifiers (key, family) as bytes."""
+    first = values[0] if values.size else ""
+    if values.size and (values == first).all():
+        return str(first).encode()
+    try:
+        return values.astype(bytes)
+    except UnicodeEncodeError:
+        return _encode(values.tolist())
+
+
+def block(rows: dict[str, Any], fields: tuple[str, ...] | list[str], fmt: str, end: str) -> str:
+    """Every row of a chunk as :func:`lines` gives it, each followed by ``end``, as one string."""
+    n = rows["key"].size
+    try:
+        parts: list[BCell] = []
+        for i, name in enumerate(fields):
+            if fmt == "csv":
+                parts += [b","] if i else []
+            elif fmt == "md":
+                parts.append(b"| " if i == 0 else b" | ")
+            else:
+                parts.append((b"{" if i == 0 else b", ") + f'"{name}": '.encode())
+            parts += _bcell(rows, name, fmt)
+        parts.append({"csv": b"", "md": b" |", "json": b"}"}[fmt] + end.encode())
+        return _bjoin(parts, n).decode()
+    except _Slow:
+        return "".join(line + end for line in lines(rows, fields, fmt).tolist())

@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import SpecError
-from .render import lines
+from .render import block
 from .space import KNOB_FIELDS, ROW_FIELDS, Chunk, concat, sort_rows, take, widen
 
 if TYPE_CHECKING:  # pandas is imported where a frame is made: `igcsearch space` never needs it
@@ -108,11 +108,10 @@ def write(
         n = rows["key"].size
         if n == 0:
             continue
-        text = lines(rows, fields, fmt).tolist()
         if fmt == "json":
-            fh.write(("\n" if total == 0 else ",\n") + ",\n".join(text))
+            fh.write(("\n" if total == 0 else ",\n") + block(rows, fields, fmt, ",\n")[:-2])
         else:
-            fh.write("\n".join(text) + "\n")
+            fh.write(block(rows, fields, fmt, "\n"))
         total += n
     if fmt == "json":
         fh.write("\n]\n" if total else "]\n")
