@@ -76,8 +76,8 @@ def _distinct(
 
 def _encode(strings: list[str]) -> np.ndarray:
     """UTF-8 bytes of each string as a numpy ``S`` array (at least one byte wide)."""
-    data = [s.encode() for s in strings]
-    if any(b"\0" in b for b in data):
+    data = list(map(str.encode, strings))
+    if b"\0" in b"".join(data):
         raise _Slow  # NUL pads numpy's fixed-width bytes: such text takes the per-row path
     return np.array(data, dtype=f"S{max(1, max(map(len, data), default=1))}")
 
@@ -205,7 +205,8 @@ def _bjoin(parts: list[BCell], n: int) -> bytes:
     out = np.empty(n, dtype=dtype)
     for i, part in enumerate(merged):
         out[f"f{i}"] = part
-    return out.tobytes().replace(b"\0", b"")
+    flat = out.view(np.uint8)
+    return flat[flat != 0].tobytes()
 
 
 def keys(rows: dict[str, Any]) -> np.ndarray:
