@@ -118,14 +118,81 @@ def write(
     return total
 
 
+def write_parquet(chunks: Iterable[Chunk], path: Path, fields: tuple[str, ...] = ROW_FIELDS) -> int:
+    """Stream wide chunks to a Parquet file (pyarrow, the ``parquet`` extra), atomically. Returns the rows.
+
+    Types: integers int64, floats float64, conditions bool, knobs int64 and K list<int64>,
+    identifiers and text string; a null in the other formats is a null here (NaN too).
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise SpecError("--format parquet needs pyarrow: pip install 'igcsearch[parquet]'") from None
+    total, writer = 0, None
+    with atomic_open(path, binary=True) as fh:
+        try:
+            for rows in chunks:
+                if rows["key"].size == 0:
+                    continue
+                table = pa.table({name: _arrow(pa, rows, name) for name in fields})
+                if writer is None:
+                    writer = pq.ParquetWriter(fh, table.schema)
+                writer.write_table(table.cast(writer.schema))
+                total += rows["key"].size
+            if writer is None:
+                empty = {name: pa.array([], _arrow_type(pa, name)) for name in fields}
+                writer = pq.ParquetWriter(fh, pa.table(empty).schema)
+        finally:
+            if writer is not None:
+                writer.close()
+    return total
+
+
+def _arrow_type(pa: Any, name: str) -> Any:
+    if name == "K":
+        return pa.list_(pa.int64())
+    if name in TRISTATE or name == "baseline":
+        return pa.bool_()
+    if name in ("key", "family", "error"):
+        return pa.string()
+    if name.endswith(("_ratio", "_ms")) or name == "balance":
+        return pa.float64()
+    return pa.int64()
+
+
+def _arrow(pa: Any, rows: Chunk, name: str) -> Any:
+    """One column of a wide chunk as a pyarrow array (nulls as in the text formats)."""
+    n = rows["key"].size
+    if name not in rows:
+        return pa.nulls(n, _arrow_type(pa, name))
+    values = rows[name]
+    if values.dtype == object:
+        return pa.array(values, pa.string())
+    if values.ndim == 2:  # igc2's K: the nonzero prefix, null where the row has none
+        lengths = (values > 0).sum(axis=1)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+        flat = pa.array(values[values > 0].astype(np.int64))
+        return pa.ListArray.from_arrays(pa.array(offsets), flat, mask=pa.array(lengths == 0))
+    if name in KNOB_FIELDS:
+        return pa.array(values.astype(np.int64), mask=values == 0)
+    if values.dtype == np.int8:
+        return pa.array(values == 1, mask=values < 0)
+    if values.dtype.kind == "f":
+        return pa.array(values.astype(np.float64), mask=np.isnan(values))
+    if values.dtype == bool:
+        return pa.array(values)
+    return pa.array(values.astype(np.int64))
+
+
 @contextmanager
-def atomic_open(path: Path) -> Iterator[IO[str]]:
+def atomic_open(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
     """Write to a temporary file beside ``path``; rename it over ``path`` only on success."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, file_mode())  # mkstemp makes 0600; give the file open()'s usual mode
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             yield fh
         os.replace(tmp, path)
     except BaseException:
@@ -156,8 +223,9 @@ def file_mode() -> int:
 
 
 def format_for(path: Path) -> str:
-    """Output format from a file suffix (csv, md, json), or '' when unknown."""
-    return {".csv": "csv", ".md": "md", ".markdown": "md", ".json": "json"}.get(path.suffix.lower(), "")
+    """Output format from a file suffix (csv, md, json, parquet), or '' when unknown."""
+    suffixes = {".csv": "csv", ".md": "md", ".markdown": "md", ".json": "json", ".parquet": "parquet"}
+    return suffixes.get(path.suffix.lower(), "")
 
 
 def md_header(title: str, spec_line: str, extra: Iterable[str] = (), convention: str = CONVENTION) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpecError
-from ..report import CONVENTION, atomic_open, format_for, md_header, select, write
+from ..report import CONVENTION, atomic_open, format_for, md_header, select, write, write_parquet
 from ..request import SearchRequest
 from ..space import ROW_FIELDS, Chunk, chunks, take, validate, widen
 from ..spec import Spec
@@ -31,13 +31,19 @@ def rows_for(spec: Spec, source: Callable[[], Iterable[Chunk]]) -> Iterator[Chun
 
 def emit_space(spec: Spec, fmt: str, out: Path | str | None) -> None:
     """`igcsearch space`: terminal table or stdout format, plus files under --out."""
-    check_format(fmt)
+    if fmt == "parquet":  # binary: a file only
+        if out is None or format_for(Path(str(out))) != "parquet" or str(out).endswith(("/", os.sep)):
+            raise SpecError("--format parquet writes a file, not stdout: give --out FILE.parquet")
+    else:
+        check_format(fmt)
     validate(spec)
     source = lambda: chunks(spec)  # noqa: E731  (re-enumerated per output: deterministic)
     title = f"igcsearch space: {spec.name}"
     header = md_header(title, spec.describe())
     written = write_files(spec, source, out, "space", header) if out is not None else None
-    if fmt == "table":
+    if fmt == "parquet":
+        pass
+    elif fmt == "table":
         shown, total = select(source(), spec.sort, spec.top or TERMINAL_ROWS)
         if total == 0:
             report_empty(spec)
@@ -54,26 +60,29 @@ def emit_space(spec: Spec, fmt: str, out: Path | str | None) -> None:
 def write_files(
     spec: Spec, source: Callable[[], Iterable[Chunk]], out: Path | str, stem: str, header: str
 ) -> list[Path]:
-    """--out FILE.{csv,md,json} writes that file; --out DIR (or any PATH/) writes DIR/<stem>.{csv,md,json}.
+    """--out FILE.{csv,md,json,parquet} writes that file; --out DIR (or any PATH/) writes DIR/<stem>.{csv,md,json}.
 
     Files carry every row (in --sort order): --top limits only the terminal table and stdout.
     """
     text = str(out)
     if not text.strip():
-        raise SpecError("--out is empty: give a .csv, .md or .json file, or a directory")
+        raise SpecError("--out is empty: give a .csv, .md, .json or .parquet file, or a directory")
     directory = text.endswith(("/", os.sep))  # a trailing slash says directory, whatever the suffix
     out = Path(text)
     fmt = None if directory else format_for(out)
     if not fmt and out.suffix and not out.is_dir() and not directory:
-        raise SpecError(f"--out {str(out)!r}: give a .csv, .md or .json file, or a directory")
+        raise SpecError(f"--out {str(out)!r}: give a .csv, .md, .json or .parquet file, or a directory")
     targets = [(out, fmt)] if fmt else [(out / f"{stem}.{f}", f) for f in ("csv", "md", "json")]
     if not fmt and out.exists() and not out.is_dir():
         raise SpecError(
-            f"--out {str(out)!r} exists and is not a directory; give a .csv, .md or .json file or a directory"
+            f"--out {str(out)!r} exists and is not a directory; give a .csv, .md, .json or .parquet file or a directory"
         )
     every = dataclasses.replace(spec, top=None)
     for path, f in targets:
         try:
+            if f == "parquet":
+                write_parquet(rows_for(every, source), path)
+                continue
             with atomic_open(path) as fh:
                 write(rows_for(every, source), fh, f, header=header)
         except OSError as exc:
