@@ -8,11 +8,18 @@ whole `igcsearch space ... --format csv` process on a large space (rows per seco
 
     python benchmarks/bench_space.py                      # -c 16:64:16, every family
     python benchmarks/bench_space.py --channels 32,64 --big "16:4096:16"
+    python benchmarks/bench_space.py --baseline /tmp/old-checkout --repeat 3   # old vs new, interleaved
+
+--baseline DIR runs the same whole-process command with PYTHONPATH=DIR (another checkout, e.g. a
+`git worktree add --detach` of the previous commit) in turn with this one (old, new, old, new, ...),
+checks that both print the same bytes, and reports each one's median rows/s and the pairwise ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import subprocess
 import sys
 import time
@@ -41,6 +48,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--channels", default="16:64:16")
     parser.add_argument("--big", default="16:4096:16", help="channels of the large whole-process run")
+    parser.add_argument("--baseline", help="another checkout to time the same command with (PYTHONPATH)")
+    parser.add_argument("--repeat", type=int, default=1, help="whole-process runs of each (median quoted)")
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -56,14 +65,37 @@ def main() -> None:
 
     cmd = [sys.executable, "-m", "igcsearch", "space", "-c", args.big, "--family", "igc1,igc2,igc3,dwsep,group",
            "--balance-tol", "inf", "--format", "csv"]  # fmt: skip
-    start = time.perf_counter()
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    t_big = time.perf_counter() - start
-    rows = out.count("\n") - 1
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def whole(path: str) -> tuple[float, bytes]:
+        env = {**os.environ, "PYTHONPATH": path}
+        start = time.perf_counter()
+        out = subprocess.run(cmd, check=True, capture_output=True, env=env).stdout
+        return time.perf_counter() - start, out
+
+    times: dict[str, list[float]] = {"new": [], "old": []}
+    outputs: dict[str, bytes] = {}
+    for _ in range(max(1, args.repeat)):
+        for name, path in [("old", args.baseline), ("new", here)] if args.baseline else [("new", here)]:
+            t, outputs[name] = whole(path)
+            times[name].append(t)
+    rows = outputs["new"].count(b"\n") - 1
+    t_big = statistics.median(times["new"])
     print(
         f"whole process: igcsearch space -c {args.big} --family igc1,igc2,igc3,dwsep,group --balance-tol inf --format csv"
     )
-    print(f"  {rows:,} rows in {t_big:.2f} s  ({rows / t_big:,.0f} rows/s, startup and CSV included)")
+    print(
+        f"  {rows:,} rows in {t_big:.2f} s  ({rows / t_big:,.0f} rows/s, startup and CSV included; median of {len(times['new'])})"
+    )
+    if args.baseline:
+        t_old = statistics.median(times["old"])
+        ratios = [o / n for o, n in zip(times["old"], times["new"], strict=True)]
+        same = outputs["old"] == outputs["new"]
+        print(
+            f"  baseline {args.baseline}: {t_old:.2f} s ({rows / t_old:,.0f} rows/s); old/new per pair: "
+            f"{', '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f}x); same bytes: {same}"
+        )
+        agree = agree and same
     print(f"  naive at its rate above would take about {rows / (len(df) / t_naive) / 3600:,.1f} hours")
     if not agree:
         sys.exit(1)
