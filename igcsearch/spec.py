@@ -362,8 +362,10 @@ def list_presets() -> list[tuple[str, str, Path]]:
 
 
 def preset_command(path: Path) -> str:
-    """The commands a preset is for: network presets (a ``network`` key) run with ``search`` only."""
-    return "search" if "network" in _read_toml(path) else "space, search"
+    """The commands a preset is for: every shipped preset, network presets included, lists with
+    ``space`` and measures with ``search``."""
+    _read_toml(path)  # an unreadable preset fails here, as before
+    return "space, search"
 
 
 def load_preset(name_or_path: str, *, extra_keys: tuple[str, ...] = ()) -> dict[str, Any]:

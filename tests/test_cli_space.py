@@ -111,7 +111,7 @@ BAD: list[tuple[list[str], int, str]] = [
     # igc2's row count is computed exactly (chains per width) before anything is enumerated
     (["space", "-c", "1:65536", "--family", "igc2", "--balance-tol", "1e9"], 1, "about 134,648,385 rows (limit"),
     (["space", "--preset", "{tmp}/latin1.toml"], 1, "is not UTF-8 text"),
-    (["space", "--preset", "igcv1-cifar-net"], 1, "is a network preset: run igcsearch search --preset igcv1-cifar-net"),
+    (["space", "--preset", "igcv1-cifar-net", "--stride", "2"], 1, "--stride has no meaning with --network"),
     (["show", "igc1-L1M64-c64k3"], 1, "igc1: L=1 is invalid; must be an integer >= 2"),
     (["show", "group-g1-c64k3"], 1, "group: g=1 is invalid; must be an integer >= 2"),
     (["show", "nonsense"], 1, "malformed key 'nonsense'"),

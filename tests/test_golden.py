@@ -39,6 +39,7 @@ SPACE = {
     ],
     "space-lego-macs-csv": ["space", "-c", "64", "--family", "lego", "--macs-max", "10M", "--format", "csv"],
     "space-budget-md": ["space", "-c", "48", "--kernel", "3,5", "--budget", "conv", "--sort", "macs", "--format", "md"],
+    "space-igcv1-cifar-net": ["space", "--preset", "igcv1-cifar-net", "--format", "json"],
     "space-widest-budget-conv": ["space", "-c", "32", "--budget", "conv", "--widest", "--family", "conv,igc1,igc3,lego", "--format", "json"],
 }  # fmt: skip
 REPRODUCE = {

@@ -24,6 +24,7 @@ print("torch" in sys.modules, "pandas" in sys.modules)
         ["--help"],
         ["space", "-c", "64", "--format", "csv"],
         ["space", "--preset", "igcv1-width"],
+        ["space", "--preset", "igcv1-cifar-net"],
         ["families"],
         ["presets"],
         ["reproduce", "igcv1-cifar", "--format", "json"],

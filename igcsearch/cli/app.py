@@ -276,17 +276,26 @@ BalanceTol = Annotated[
 Expansion = Annotated[str | None, typer.Option("--expansion", help="igc3 expansion ratios t. [default: 1:6]")]
 Sort = Annotated[str | None, typer.Option("--sort", help="Sort key: params, macs, acts, params_ratio, balance, key, …")]
 Top = Annotated[str | None, typer.Option("--top", help="Keep the first N rows (terminal default: 30 shown).")]
+Network = Annotated[
+    str | None,
+    typer.Option(
+        "--network",
+        help="Search whole networks (see `igcsearch networks`), e.g. cifar-plain-20; "
+        "--stride and --in/--out-channels are refused (the layout fixes them).",
+    ),
+]
 Format = Annotated[str, typer.Option("--format", help="table (terminal), csv, md or json (all rows to stdout).")]
 Out = Annotated[  # text, not Path: a trailing slash (``--out x.csv/``) says directory
     str | None, typer.Option("--out", help="Write all rows to PATH (.csv/.md/.json) or into directory PATH (or PATH/).")
 ]
 
 
-def spec_from_options(preset: str | None, options: dict[str, Any]) -> Any:
-    """The spec of a command: the preset (if any), then the options given (igcsearch.request.spec_of)."""
+def spec_from_options(preset: str | None, options: dict[str, Any], *, networks: bool = False) -> Any:
+    """The spec of a command: the preset (if any), then the options given (igcsearch.request.spec_of);
+    ``networks``: a preset or ``--network`` may name a network to list."""
     from ..request import spec_of
 
-    return spec_of(options, preset)
+    return spec_of(options, preset, networks=networks)
 
 
 # --format: one set of choices and one check for every command that takes it.

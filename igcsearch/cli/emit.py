@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import SpecError
 from ..report import CONVENTION, atomic_open, format_for, md_header, select, write, write_parquet
 from ..request import SearchRequest
-from ..space import ROW_FIELDS, Chunk, chunks, take, validate, widen
+from ..space import ROW_FIELDS, Chunk, take, validate, widen
 from ..spec import Spec
 from ..target import target_of
 from .app import check_format
@@ -30,17 +30,25 @@ def rows_for(spec: Spec, source: Callable[[], Iterable[Chunk]]) -> Iterator[Chun
 
 
 def emit_space(spec: Spec, fmt: str, out: Path | str | None) -> None:
-    """`igcsearch space`: terminal table or stdout format, plus files under --out."""
+    """`igcsearch space`: terminal table or stdout format, plus files under --out.
+
+    The rows are the spec's target's (blocks, or whole networks with ``--network``), the very
+    rows ``search`` measures; network rows add their knob and base-width columns and notes.
+    """
     if fmt == "parquet":  # binary: a file only
         if out is None or format_for(Path(str(out))) != "parquet" or str(out).endswith(("/", os.sep)):
             raise SpecError("--format parquet writes a file, not stdout: give --out FILE.parquet")
     else:
         check_format(fmt)
-    validate(spec)
-    source = lambda: chunks(spec)  # noqa: E731  (re-enumerated per output: deterministic)
+    target = target_of(spec)
+    if target.kind == "block":
+        validate(spec)
+    source = lambda: target.rows(spec)  # noqa: E731  (re-enumerated per output: deterministic)
+    fields = target.fields(ROW_FIELDS)
     title = f"igcsearch space: {spec.name}"
-    header = md_header(title, spec.describe())
-    written = write_files(spec, source, out, "space", header) if out is not None else None
+    notes = tuple(target.notes(spec))
+    header = md_header(title, spec.describe(), notes, target.convention)
+    written = write_files(spec, source, out, "space", header, fields) if out is not None else None
     if fmt == "parquet":
         pass
     elif fmt == "table":
@@ -48,9 +56,10 @@ def emit_space(spec: Spec, fmt: str, out: Path | str | None) -> None:
         if total == 0:
             report_empty(spec)
             return
-        print_table(shown[0], total, title, spec.describe())
+        columns = target.columns(TABLE_COLUMNS)
+        print_table(shown[0], total, title, spec.describe(), columns, notes, target.convention, target.table_width)
     else:
-        total = write(rows_for(spec, source), sys.stdout, fmt, header=header)
+        total = write(rows_for(spec, source), sys.stdout, fmt, fields=fields, header=header)
         if total == 0:
             report_empty(spec)
     if written:
@@ -58,7 +67,12 @@ def emit_space(spec: Spec, fmt: str, out: Path | str | None) -> None:
 
 
 def write_files(
-    spec: Spec, source: Callable[[], Iterable[Chunk]], out: Path | str, stem: str, header: str
+    spec: Spec,
+    source: Callable[[], Iterable[Chunk]],
+    out: Path | str,
+    stem: str,
+    header: str,
+    fields: tuple[str, ...] = ROW_FIELDS,
 ) -> list[Path]:
     """--out FILE.{csv,md,json,parquet} writes that file; --out DIR (or any PATH/) writes DIR/<stem>.{csv,md,json}.
 
@@ -81,10 +95,10 @@ def write_files(
     for path, f in targets:
         try:
             if f == "parquet":
-                write_parquet(rows_for(every, source), path)
+                write_parquet(rows_for(every, source), path, fields)
                 continue
             with atomic_open(path) as fh:
-                write(rows_for(every, source), fh, f, header=header)
+                write(rows_for(every, source), fh, f, fields=fields, header=header)
         except OSError as exc:
             raise SpecError(f"cannot write {str(path)!r}: {exc.strerror}") from None
     return [p for p, _ in targets]

@@ -13,6 +13,7 @@ from .app import (
     InputSize,
     Kernel,
     MacsMax,
+    Network,
     Out,
     OutCh,
     ParamsMax,
@@ -75,11 +76,16 @@ def space(
     expansion: Expansion = None,
     sort: Sort = None,
     top: Top = None,
+    network: Network = None,
     fmt: Format = "table",
     out: Out = None,
 ) -> None:
-    """List every valid setting with analytic params, MACs, acts and conditions (no torch)."""
+    """List every valid setting with analytic params, MACs, acts and conditions (no torch).
+
+    With --network (or a network preset) the rows are whole networks, the ones
+    `search --network` measures, with the same keys, counts and budget rules.
+    """
     options = {k: v for k, v in locals().items() if k not in ("preset", "fmt", "out")}
     from .emit import emit_space
 
-    emit_space(spec_from_options(preset, options), fmt, out)
+    emit_space(spec_from_options(preset, options, networks=True), fmt, out)

@@ -46,7 +46,14 @@ def _warn(text: str) -> None:
     typer.echo(f"warning: {text}", err=True)
 
 
-InChannels = Annotated[int, typer.Option("--in-channels", help="Channels of the example input.")]
+InChannels = Annotated[
+    int | None,
+    typer.Option(
+        "--in-channels",
+        help="Channels of the example input. [default: the in_channels of the model's first nn.Conv2d, "
+        "the first one registered (model.modules() order)]",
+    ),
+]
 InputSize = Annotated[int, typer.Option("--input-size", help="Side of the example input (finds each layer's size).")]
 
 
@@ -133,7 +140,7 @@ def convert(
     block_bn: Annotated[
         bool, typer.Option("--block-bn/--bare", help="Keep each block's own BN+ReLU (default: bare block).")
     ] = False,
-    in_channels: InChannels = 3,
+    in_channels: InChannels = None,
     input_size: InputSize = 224,
     weights: Weights = None,
     trust_pickle: TrustPickle = False,
@@ -143,7 +150,7 @@ def convert(
     from ..handoff.train import _stem
 
     tol = _tolerance(balance_tol)
-    check_example(in_channels, input_size)
+    check_example(1 if in_channels is None else in_channels, input_size)  # C itself: once the model is loaded
     target = output_path(out, f"{_stem(model)}-{family}.pt")
     net = load_model(model, weights, trust_pickle=trust_pickle, warn=_warn)
     result = run_convert(
@@ -227,7 +234,7 @@ def decompose(
         typer.Option("--refine/--no-refine", help="With --calib: refine on the data, or only measure the SVD on it."),
     ] = True,
     sweeps: Annotated[int, typer.Option("--sweeps", help="Data-driven passes over the input channels.")] = 4,
-    in_channels: InChannels = 3,
+    in_channels: InChannels = None,
     input_size: Annotated[int, typer.Option("--input-size", help="Side of the random inputs (without --calib).")] = 32,
     weights: Weights = None,
     trust_pickle: TrustPickle = False,
@@ -240,7 +247,7 @@ def decompose(
     check_options(rank, in_channels, input_size, sweeps)
     target = output_path(out, f"{_stem(model)}-r{rank}.pt")
     if calib is None:
-        check_example(in_channels, input_size)
+        check_example(1 if in_channels is None else in_channels, input_size)  # C itself: once the model is loaded
     data = load_calibration(calib, samples) if calib is not None else None
     net = load_model(model, weights, trust_pickle=trust_pickle, warn=_warn)
     result = run_decompose(

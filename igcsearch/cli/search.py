@@ -18,6 +18,7 @@ from .app import (
     InputSize,
     Kernel,
     MacsMax,
+    Network,
     OutCh,
     ParamsMax,
     Preset,
@@ -72,14 +73,7 @@ def search(
             "--impl", help="IGC block implementation: auto (fastest measured), fused or naive. [default: auto]"
         ),
     ] = None,
-    network: Annotated[
-        str | None,
-        typer.Option(
-            "--network",
-            help="Search whole networks (see `igcsearch networks`), e.g. cifar-plain-20; "
-            "--stride and --in/--out-channels are refused (the layout fixes them).",
-        ),
-    ] = None,
+    network: Network = None,
     backend: Annotated[
         str | None,
         typer.Option("--backend", help="local (this process) or ray (pip install 'igcsearch[ray]'). [default: local]"),

@@ -29,7 +29,18 @@ from torch import nn
 
 from ..config import MAX_CHANNELS, MAX_KERNEL
 from ..errors import IgcSearchError
-from .model import ConvSite, check_example, example_input, probe_convs, run_model, set_module, shape_of, too_large
+from .model import (
+    ConvSite,
+    channels_origin,
+    check_example,
+    example_input,
+    input_channels,
+    probe_convs,
+    run_model,
+    set_module,
+    shape_of,
+    too_large,
+)
 
 RULES = {
     "widest-balanced": "most params within the layer's budget (the most capacity it allows) among configs within "
@@ -218,7 +229,7 @@ def convert(
     rule: str = "widest-balanced",
     *,
     min_kernel: int = 3,
-    in_channels: int = 3,
+    in_channels: int | None = None,
     input_size: int = 224,
     balance_tol: float = 2.0,
     fraction: float = 1.0,
@@ -230,6 +241,7 @@ def convert(
     A layer's budget is ``fraction`` × (the params of its conv with a BN, the conv's MACs); 1.0
     is ``--budget conv`` plus the conv's MACs. The example input (1, in_channels, input_size,
     input_size) finds each layer's input size; the model's output shape is checked unchanged.
+    ``in_channels=None``: the in_channels of the model's first nn.Conv2d (the first registered).
     """
     from ..registry import get_family
 
@@ -238,6 +250,8 @@ def convert(
         raise IgcSearchError(f"unknown --rule {rule!r}; choose from: {', '.join(RULES)}")
     if not isinstance(model, nn.Module):
         raise TypeError(f"convert: model must be a torch.nn.Module, got {type(model).__name__}")
+    origin = channels_origin(model, in_channels)
+    in_channels = input_channels(model, in_channels)
     check_example(in_channels, input_size)
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
         raise TypeError(f"convert: fraction must be a number, got {type(fraction).__name__}")
@@ -248,20 +262,22 @@ def convert(
     if min_kernel < 1:
         raise IgcSearchError(f"--min-kernel must be >= 1, got {min_kernel}")
     with too_large(f"converting the model at input {in_channels}x{input_size}x{input_size}"):
-        return _convert(model, family, rule, min_kernel, in_channels, input_size, balance_tol, fraction, block_bn, impl)
+        return _convert(
+            model, family, rule, min_kernel, in_channels, input_size, balance_tol, fraction, block_bn, impl, origin
+        )
 
 
 def _convert(
     model: nn.Module, family: str, rule: str, min_kernel: int, in_channels: int, input_size: int, balance_tol: float,
-    fraction: float, block_bn: bool, impl: str,
+    fraction: float, block_bn: bool, impl: str, origin: str = "",
 ) -> ConvertResult:  # fmt: skip
     from ..builder import build
     from ..config import parse_key
 
     x = example_input(model, in_channels, input_size)
-    before_shape = shape_of(run_model(model, x))
+    before_shape = shape_of(run_model(model, x, origin=origin))
     p0, m0, note0 = count_model(model, in_channels, input_size)
-    sites = probe_convs(model, x)
+    sites = probe_convs(model, x, origin)
     changes: list[LayerChange] = []
     skipped: list[tuple[str, str]] = []
     for site in sites:

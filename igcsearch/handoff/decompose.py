@@ -36,7 +36,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import IgcSearchError
-from .model import check_example, example_input, probe_convs, run_model, set_module, shape_of, too_large
+from .model import (
+    channels_origin,
+    check_example,
+    example_input,
+    input_channels,
+    probe_convs,
+    run_model,
+    set_module,
+    shape_of,
+    too_large,
+)
 
 RIDGE = 1e-4  # relative ridge of the per-channel regressions (see refine)
 MAX_GRAM = 8192  # c·k² above this: the data-driven Gram matrix would be too large; weights-only
@@ -259,7 +269,7 @@ def decompose(
     calib: Tensor | None = None,
     *,
     refine: bool = True,
-    in_channels: int = 3,
+    in_channels: int | None = None,
     input_size: int = 32,
     sweeps: int = 4,
 ) -> DecomposeResult:
@@ -267,13 +277,16 @@ def decompose(
 
     ``calib`` (N, C, H, W) float inputs: the data-driven solution per layer (``refine=False``:
     the weights-only SVD, its errors measured on ``calib``); without it the weights-only SVD,
-    with output errors measured on 8 random N(0, 1) inputs of ``in_channels`` × ``input_size``².
+    with output errors measured on 8 random N(0, 1) inputs of ``in_channels`` × ``input_size``²
+    (``in_channels=None``: the in_channels of the model's first nn.Conv2d, the first registered).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"decompose: model must be a torch.nn.Module, got {type(model).__name__}")
     check_options(rank, in_channels, input_size, sweeps)
     if calib is not None and not isinstance(calib, Tensor):
         raise TypeError(f"decompose: calib must be a torch.Tensor or None, got {type(calib).__name__}")
+    origin = channels_origin(model, in_channels) if calib is None else "C from the calibration images"
+    in_channels = input_channels(model, in_channels)
     if calib is not None and (calib.dim() != 4 or len(calib) == 0):
         raise IgcSearchError(
             f"calibration images must be a non-empty (N, C, H, W) batch, got shape {tuple(calib.shape)}"
@@ -281,12 +294,14 @@ def decompose(
     if calib is None:
         check_example(in_channels, input_size)
     with torch.no_grad(), too_large("decomposing the model (its layers or the calibration batch)"):
-        return _decompose(model, rank, calib, refine, in_channels, input_size, sweeps)
+        return _decompose(model, rank, calib, refine, in_channels, input_size, sweeps, origin)
 
 
-def check_options(rank: int, in_channels: int, input_size: int, sweeps: int) -> None:
+def check_options(rank: int, in_channels: int | None, input_size: int, sweeps: int) -> None:
     """Types and ranges of decompose's numeric options (TypeError for a wrong type, else IgcSearchError)."""
     for name, value in (("rank", rank), ("in_channels", in_channels), ("input_size", input_size), ("sweeps", sweeps)):
+        if name == "in_channels" and value is None:
+            continue  # the model's first conv says
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"decompose: {name} must be an int, got {type(value).__name__} {value!r}")
     if rank < 1:
@@ -298,7 +313,14 @@ def check_options(rank: int, in_channels: int, input_size: int, sweeps: int) -> 
 
 
 def _decompose(
-    model: nn.Module, rank: int, calib: Tensor | None, refine: bool, in_channels: int, input_size: int, sweeps: int
+    model: nn.Module,
+    rank: int,
+    calib: Tensor | None,
+    refine: bool,
+    in_channels: int,
+    input_size: int,
+    sweeps: int,
+    origin: str = "",
 ) -> DecomposeResult:
     model.eval()
     data = calib if calib is not None else example_input(model, in_channels, input_size, batch=8)
@@ -306,10 +328,10 @@ def _decompose(
     if first is not None:
         data = data.to(first.device, first.dtype)
     batches = list(data.split(CALIB_BATCH))
-    before_shape = shape_of(run_model(model, batches[0]))
+    before_shape = shape_of(run_model(model, batches[0], origin=origin))
     params_before = sum(p.numel() for p in model.parameters())
     original = copy.deepcopy(model)
-    sites = probe_convs(model, batches[0])
+    sites = probe_convs(model, batches[0], origin)
     reports: list[LayerReport] = []
     skipped: list[tuple[str, str]] = []
     for site in sites:

@@ -450,11 +450,43 @@ def example_input(model: Any, in_channels: int, input_size: int, batch: int = 1)
     return x.to(first.device, first.dtype) if first is not None else x
 
 
-INPUT_HINT = "set --in-channels/--input-size to what it expects"
+INPUT_HINT = "set --in-channels (C) and --input-size (H = W) to what it expects"
+INPUT_RULE = (
+    "Default: the in_channels of the model's first nn.Conv2d (the first one registered, in model.modules() order)"
+)
 
 
-def run_model(model: Any, x: Any, hint: str = INPUT_HINT) -> Any:
-    """Forward in eval mode without grad; a failure is the user's (wrong input size or channels)."""
+def first_conv(model: Any) -> tuple[str, Any] | None:
+    """The model's first nn.Conv2d: the first one registered (``model.named_modules()`` order), or None."""
+    from torch import nn
+
+    return next(((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), None)
+
+
+def input_channels(model: Any, given: int | None) -> int:
+    """The example input's channels: ``given`` (``--in-channels``), else the first conv's in_channels, else 3."""
+    if given is not None:
+        return given
+    found = first_conv(model)
+    return int(found[1].in_channels) if found is not None else 3
+
+
+def channels_origin(model: Any, given: int | None) -> str:
+    """Where the example input's C came from, for error messages."""
+    if given is not None:
+        return f"C = {given} from --in-channels"
+    found = first_conv(model)
+    if found is None:
+        return "C = 3: the model has no nn.Conv2d to take it from"
+    return f"C = {found[1].in_channels} from its first conv {found[0] or '(the model)'!r}"
+
+
+def run_model(model: Any, x: Any, hint: str = INPUT_HINT, origin: str = "") -> Any:
+    """Forward in eval mode without grad; a failure is the user's (wrong input size or channels).
+
+    The error names the shape tried (N, C, H, W), where C came from (``origin``) and the options
+    that fix it; torch's own text only with IGCSEARCH_DEBUG set.
+    """
     import torch
 
     was = model.training
@@ -465,14 +497,16 @@ def run_model(model: Any, x: Any, hint: str = INPUT_HINT) -> Any:
     except Exception as exc:
         if is_allocation_error(exc):
             raise  # too_large() names what was too large
+        why = f" ({origin})" if origin else ""
+        debug = f" [torch: {_first_line(exc)}]" if os.environ.get("IGCSEARCH_DEBUG") else ""
         raise IgcSearchError(
-            f"the model does not run on an input of shape {tuple(x.shape)}: {_first_line(exc)}; {hint}"
+            f"the model does not run on an input of shape {tuple(x.shape)} (N, C, H, W){why}; {hint}{debug}"
         ) from None
     finally:
         model.train(was)
 
 
-def probe_convs(model: Any, x: Any) -> list[ConvSite]:
+def probe_convs(model: Any, x: Any, origin: str = "") -> list[ConvSite]:
     """Every nn.Conv2d in module order, with the input/output sizes the forward gave it."""
     from torch import nn
 
@@ -488,7 +522,7 @@ def probe_convs(model: Any, x: Any) -> list[ConvSite]:
 
         hooks.append(site.conv.register_forward_hook(hook))
     try:
-        run_model(model, x)
+        run_model(model, x, origin=origin)
     finally:
         for h in hooks:
             h.remove()

@@ -200,10 +200,21 @@ def _stem(source: str) -> str:
 
 def check_model(model: nn.Module, data: Dataset, device: str) -> int:
     """Run two test images through the model; returns its number of outputs (>= the classes)."""
-    from .model import run_model
+    from .model import first_conv, run_model
 
     x = data.x_test[:2].to(device)
-    out = run_model(model, x, "check that the images (C, H, W) fit the model")
+    try:
+        out = run_model(model, x, "check that the images (C, H, W) fit the model", "the images of --data")
+    except IgcSearchError:
+        found = first_conv(model)  # the likely cause, said plainly: the images' channels
+        if found is None or found[1].in_channels == x.shape[1]:
+            raise
+        name, conv = found
+        raise IgcSearchError(
+            f"the model does not run on the images of --data, shape {tuple(x.shape)} (N, C, H, W): they have "
+            f"{x.shape[1]} channel(s) but the model's first conv {name or '(the model)'!r} takes {conv.in_channels}; "
+            f"give images with {conv.in_channels} channel(s), or a model whose first conv takes {x.shape[1]}"
+        ) from None
     if not isinstance(out, Tensor) or out.dim() != 2 or out.shape[0] != len(x):
         shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
         raise IgcSearchError(f"the model must return class scores (N, K); it returned {shape}")
