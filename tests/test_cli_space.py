@@ -85,7 +85,7 @@ BAD: list[tuple[list[str], int, str]] = [
     (["space", "--widest", "--params-max", "1e12"], 1, "above 65536"),
     (["space", "-c", "64", "--widest", "--params-max", "40K"], 1, "-c is only used with --budget conv"),
     (["space", "-c", "64", "--params-max", "1e400"], 1, "must be finite"),
-    (["space", "-c", "64", "--out", "{tmp}/results.txt"], 1, "give a .csv, .md or .json file"),
+    (["space", "-c", "64", "--out", "{tmp}/results.txt"], 1, "give a .csv, .md, .json or .parquet file"),
     # conv fits below 65536 channels, group does not: the error must come before any row is streamed
     (["space", "--widest", "--params-max", "5e8", "--format", "json"], 1, "group widths above 65536"),
     (["space", "--widest", "--params-max", "5e8", "--format", "csv"], 1, "group widths above 65536"),
