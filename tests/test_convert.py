@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from igcsearch.errors import IgcSearchError
+from igcsearch.registry import families
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small tensors time steadier on one thread
 
@@ -78,6 +79,45 @@ def test_every_family_keeps_the_output_shape(family: str) -> None:
         assert c.key.startswith(family + "-")
         if family != "igc3":  # igc3 units keep their three BNs
             assert c.params_after <= c.params_before and c.macs_after <= c.macs_before
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def check_budget(model: nn.Module, family: str, size: int, block_bn: bool = False) -> Any:
+    """Convert, then: whole-model params never grow, each layer's params and MACs never grow."""
+    from igcsearch.handoff.convert import convert
+
+    before = n_params(model)
+    result = convert(model, family, input_size=size, balance_tol=float("inf"), block_bn=block_bn)
+    assert n_params(result.model) <= before == result.totals["params_before"]
+    assert result.totals["params_after"] == n_params(result.model)
+    for c in result.changes:
+        assert c.params_after <= c.params_before and c.macs_after <= c.macs_before, c
+    return result
+
+
+@pytest.mark.parametrize("block_bn", [False, True], ids=["bare", "block-bn"])
+@pytest.mark.parametrize("family", [f.name for f in families()])
+def test_convert_budget_on_a_cifar_resnet(family: str, block_bn: bool) -> None:
+    from igcsearch.networks import build_network
+
+    result = check_budget(build_network("net-cifar-resnet-8-conv-c16k3"), family, 32, block_bn)
+    if family == "conv" and block_bn:  # conv + its own BN is more than the conv: nothing fits, each says why
+        assert not result.changes and all("no valid conv config" in r for _, r in result.skipped if "kernel 1" not in r)
+    else:
+        assert result.changes  # the 3x3 convs leave room for every family
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_convert_budget_on_a_stem_with_igc3(stride: int) -> None:
+    """A 3->32 3x3 stem keeps its BN: the igc3 unit with its three BNs must fit in the 864 weights."""
+    stem = nn.Sequential(nn.Conv2d(3, 32, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU())
+    result = check_budget(stem, "igc3", 32)
+    (change,) = result.changes
+    assert change.params_before == 864 and change.params_after <= 864  # igc3-t6G3x1 (892) no longer fits
+    assert isinstance(result.model[1], nn.BatchNorm2d)
 
 
 @pytest.mark.parametrize("rule", ["widest-balanced", "most-balanced", "fewest-macs", "fewest-params"])
@@ -248,6 +288,20 @@ def test_cli_convert(usernet: Path, cli: Any) -> None:
     assert "wrote new.pt" in res.stderr
     model = torch.load(usernet / "new.pt", weights_only=False)
     assert out_shape(model, 16) == (2, 10)
+
+
+def test_cli_convert_when_no_layer_fits(usernet: Path, cli: Any) -> None:
+    """No config fits any layer: exit 0, --out written (the model unchanged), one line says so."""
+    res = cli(
+        "convert", "usernet:make", "--family", "igc3", "--input-size", "16", "--fraction", "0.01", "--out", "same.pt"
+    )
+    assert res.exit_code == 0, res.output
+    assert "0 converted" in res.stdout and "not converted (2)" in res.stdout
+    lines = [line for line in res.stderr.splitlines() if "no layer" in line]
+    assert lines == ["note: no layer fits a igc3 block within its budget; same.pt is the model unchanged"]
+    assert "wrote same.pt" in res.stderr
+    model = torch.load(usernet / "same.pt", weights_only=False)
+    assert [type(m).__name__ for m in model][:2] == ["Conv2d", "BatchNorm2d"]
 
 
 @pytest.mark.parametrize(

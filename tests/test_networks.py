@@ -153,6 +153,32 @@ def test_family_networks_count_exactly(key: str) -> None:
     check_counts_and_shape(cfg, 32)
 
 
+# one residual CIFAR network per family, the first of FAMILY_NETS (which covers them all)
+FLOP_NETS: dict[str, str] = {}
+for _key in FAMILY_NETS:
+    if "-resnet-" in _key and _key.startswith("net-cifar"):
+        FLOP_NETS.setdefault(parse_network_key(_key).block.family, _key)
+
+
+@pytest.mark.parametrize("key", sorted(FLOP_NETS.values()))
+def test_pytorch_flop_counter_agrees_on_networks(key: str) -> None:
+    """FlopCounterMode on igcsearch.build(net key) is exactly 2 × the network's MACs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import igcsearch
+
+    module = igcsearch.build(key).eval()
+    with FlopCounterMode(display=False) as flops, torch.no_grad():
+        module(torch.randn(1, 3, 32, 32))
+    assert flops.get_total_flops() == 2 * network_cost(key)[1]
+
+
+def test_flop_nets_cover_every_family() -> None:
+    from igcsearch.registry import families
+
+    assert sorted(FLOP_NETS) == sorted(f.name for f in families())
+
+
 def test_build_network_key_passes_block_options() -> None:
     naive = build_network_key("net-cifar-plain-5-igc1-L4M2-c8k3", impl="naive")
     fused = build_network_key("net-cifar-plain-5-igc1-L4M2-c8k3", impl="fused")

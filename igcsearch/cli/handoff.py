@@ -115,7 +115,7 @@ def export(
 @app.command(
     help=f"""Replace every eligible Conv2d of a model by the best block of a family under that layer's own budget.
 
-Eligible: a regular conv (groups 1, dilation 1), square odd kernel k >= --min-kernel, padding k//2 with zeros, square stride, channels the family can factor. Each becomes the config the --rule picks among the family's valid configs with at most the conv's params (with its BN) and MACs at the layer's real input size (--fraction F: F times both); strides are kept, so output shapes do not change. Rules: widest-balanced = most params within the budget among configs within --balance-tol (ties: closer to balanced, fewer MACs); most-balanced = balance closest to 1, then most params; fewest-macs; fewest-params. By default a conv becomes the bare block (no final BN/ReLU; the conv's bias kept) so the model's own BN/activation follow once; --block-bn keeps the block's BN+ReLU. igc3 units stay whole. Converted layers are freshly initialised: train the result (igcsearch train NEW --trust-pickle --data ...).
+Eligible: a regular conv (groups 1, dilation 1), square odd kernel k >= --min-kernel, padding k//2 with zeros, square stride, channels the family can factor. Each becomes the config the --rule picks among the family's valid configs with at most the conv's params and MACs at the layer's real input size (--fraction F: F times both), counting the whole module put in its place (a block's BN, an igc3 unit's three BNs), so the model never grows; a layer no config fits stays as it is; strides are kept, so output shapes do not change. Rules: widest-balanced = most params within the budget among configs within --balance-tol (ties: closer to balanced, fewer MACs); most-balanced = balance closest to 1, then most params; fewest-macs; fewest-params. By default a conv becomes the bare block (no final BN/ReLU; the conv's bias kept) so the model's own BN/activation follow once; --block-bn keeps the block's BN+ReLU. igc3 units stay whole. Converted layers are freshly initialised: train the result (igcsearch train NEW --trust-pickle --data ...).
 
 {PICKLE_NOTE} The output is saved with torch.save, a pickled module (reload with torch.load(NEW, weights_only=False), or give it to igcsearch with --trust-pickle); --out DIR/ writes DIR/<model>-<family>.pt.
 """
@@ -159,6 +159,8 @@ def convert(
     )  # fmt: skip
     path = save_model(result.model, target)  # before the table: a reader that stops early (| head) costs no file
     print_convert(result, model, input_size)
+    if not result.changes:
+        typer.echo(f"note: no layer fits a {family} block within its budget; {path} is the model unchanged", err=True)
     typer.echo(f"wrote {path} ({SAVED.format(path=str(path))})", err=True)
 
 

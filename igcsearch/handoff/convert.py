@@ -2,8 +2,9 @@
 
 Each eligible conv (a regular conv: groups 1, dilation 1, square odd kernel k >= min_kernel,
 padding k//2, zero padding, square stride) is replaced by the best valid config of the
-family within **that layer's own budget**: at most the params of the conv (with its BN,
-the ``--budget conv`` rule) and at most its MACs, at the input size the layer really sees
+family within **that layer's own budget**: at most the params of the conv (the module put in its
+place, counted whole: the model's own BN after the conv stays, so a block's BN, or an igc3
+unit's three, must fit within the conv's weights too) and at most its MACs, at the input size the layer really sees
 (found by a forward hook on an example input); ``fraction`` < 1 scales both down. Strides are kept, so every output shape is
 unchanged. The replaced layers are freshly initialised: train the converted model.
 
@@ -175,19 +176,28 @@ def choose(candidates: Any, rule: str) -> Any:
     return df.sort_values(by[0], ascending=by[1], kind="stable").iloc[0]
 
 
-def layer_budget(conv: nn.Conv2d, out_hw: tuple[int, int], fraction: float) -> tuple[int, int]:
-    """(params_max, macs_max): ``fraction`` of the regular conv-BN's params and of the conv's MACs."""
+def layer_budget(conv: nn.Conv2d, out_hw: tuple[int, int], fraction: float, stripped: int = 0) -> tuple[int, int]:
+    """(params_max, macs_max) of a family's configs (their analytic params include the block's BN).
+
+    What goes in the conv's place may have at most ``fraction`` of the conv's weights, so that the
+    whole model never grows (the BN the model has after the conv stays); ``stripped`` is what
+    :func:`bare` takes off a config's analytic params (its final BN), 0 when the block stays
+    whole (``block_bn``, igc3). MACs: at most ``fraction`` of the conv's.
+    """
     weights = conv.weight.numel()
-    return math.floor(fraction * (weights + 2 * conv.out_channels)), math.floor(
-        fraction * weights * out_hw[0] * out_hw[1]
-    )
+    return math.floor(fraction * weights) + stripped, math.floor(fraction * weights * out_hw[0] * out_hw[1])
+
+
+def stripped_params(family: str, out_channels: int, block_bn: bool) -> int:
+    """The params :func:`bare` removes from a block of the family: its final BN, or 0 (whole blocks)."""
+    return 0 if block_bn or family == "igc3" else 2 * out_channels
 
 
 def candidates_for(conv: nn.Conv2d, size: int, family: str, balance_tol: float, budget: tuple[int, int]) -> Any:
     """Every valid config of the family for this conv's geometry within the budget (params, MACs)."""
     from ..api import enumerate_space
 
-    return enumerate_space(
+    rows = enumerate_space(
         in_channels=conv.in_channels,
         out_channels=conv.out_channels,
         kernel=conv.kernel_size[0],
@@ -198,6 +208,8 @@ def candidates_for(conv: nn.Conv2d, size: int, family: str, balance_tol: float, 
         macs_max=budget[1],
         balance_tol="inf" if balance_tol == float("inf") else balance_tol,
     )
+    # the listing always keeps the baseline conv row; here it must fit the budget like any other
+    return rows[(rows["params"] <= budget[0]) & (rows["macs"] <= budget[1])]
 
 
 def _why_none(conv: nn.Conv2d, size: int, family: str, balance_tol: float, budget: tuple[int, int]) -> str:
@@ -238,8 +250,8 @@ def convert(
 ) -> ConvertResult:
     """Replace every eligible nn.Conv2d of ``model`` (in place) by the family's best block.
 
-    A layer's budget is ``fraction`` × (the params of its conv with a BN, the conv's MACs); 1.0
-    is ``--budget conv`` plus the conv's MACs. The example input (1, in_channels, input_size,
+    A layer's budget is ``fraction`` × (the params of its conv, the conv's MACs), counted on the
+    module put in the conv's place, so the whole model never has more params than before. The example input (1, in_channels, input_size,
     input_size) finds each layer's input size; the model's output shape is checked unchanged.
     ``in_channels=None``: the in_channels of the model's first nn.Conv2d (the first registered).
     """
@@ -288,7 +300,8 @@ def _convert(
         conv = site.conv
         params_before, macs_before = conv_counts(conv, site.out_hw)
         size = site.in_hw[0]
-        budget = layer_budget(conv, site.out_hw, fraction)
+        stripped = stripped_params(family, conv.out_channels, block_bn)
+        budget = layer_budget(conv, site.out_hw, fraction, stripped)
         rows = candidates_for(conv, size, family, balance_tol, budget)
         if len(rows) == 0:
             skipped.append((site.name, _why_none(conv, size, family, balance_tol, budget)))
@@ -304,6 +317,8 @@ def _convert(
         # MACs: the row's analytic count (BN, ReLU and the bias add cost 0; the search suite checks
         # analytic == fvcore for every family, and the whole-model totals below are fvcore's)
         params_after, macs_after = sum(p.numel() for p in block.parameters()), int(row["macs"])
+        if params_after > params_before or macs_after > macs_before:  # an invariant: the budget above
+            raise AssertionError(f"{site.name}: {row['key']} exceeds the conv it replaces")
         macs_before, macs_after = macs_before * site.calls, macs_after * site.calls  # a shared conv runs twice
         set_module(model, site.name, block)
         changes.append(LayerChange(
@@ -314,6 +329,8 @@ def _convert(
     if after_shape != before_shape:  # an invariant: strides and padding are kept
         raise AssertionError(f"output shape changed from {before_shape} to {after_shape}")
     p1, m1, _ = count_model(model, in_channels, input_size)
+    if p1 > p0:  # an invariant: every replacement fits within its conv's params
+        raise AssertionError(f"the converted model has more params ({p1:,}) than the original ({p0:,})")
     totals = {"params_before": p0, "macs_before": m0, "params_after": p1, "macs_after": m1}
     notes = [note0] if note0 else []
     return ConvertResult(model, family, rule, changes, skipped, totals, notes)
