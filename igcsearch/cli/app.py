@@ -326,12 +326,18 @@ def add_column(table: Any, name: str, cells: list[str], numeric: bool, **options
 
 
 def print_records(
-    rows: list[dict[str, Any]], fmt: str, title: str, fields: tuple[str, ...] | list[str] | None = None
+    rows: list[dict[str, Any]],
+    fmt: str,
+    title: str,
+    fields: tuple[str, ...] | list[str] | None = None,
+    detail: str | None = None,
 ) -> None:
     """A list of records (dicts with the same keys): a rich table, or JSON, CSV or Markdown on stdout.
 
     ``fields``: the column names when ``rows`` may be empty (CSV and Markdown keep their header).
-    In the table, numeric columns are never wrapped or cut; text columns fold.
+    In the table, numeric columns are never wrapped or cut, text columns fold, and ``detail`` (a
+    long text field such as a title) is printed under the table, one ``first-column: text`` line
+    per record, instead of as a column squeezed to a few characters.
     """
     import json
 
@@ -348,12 +354,17 @@ def print_records(
         from rich.console import Console
         from rich.table import Table
 
+        console = Console()
+        shown = [n for n in names if n != detail]
         table = Table(title=title, show_lines=True)
-        cells = [["" if row.get(n) is None else str(row.get(n)) for n in names] for row in rows]
-        for i, name in enumerate(names):
+        cells = [["" if row.get(n) is None else str(row.get(n)) for n in shown] for row in rows]
+        for i, name in enumerate(shown):
             values = [row.get(name) for row in rows if row.get(name) is not None]
             numeric = bool(values) and all(is_number(v) for v in values)
-            add_column(table, name, [c[i] for c in cells], numeric)
+            add_column(table, name.replace("_", " "), [c[i] for c in cells], numeric)
         for row in cells:
             table.add_row(*row)
-        Console().print(table)
+        console.print(table)
+        if detail is not None:
+            for row in rows:
+                console.print(f"{row[shown[0]]}: {row[detail]}", markup=False, highlight=False)

@@ -87,27 +87,37 @@ def export(
         bool, typer.Option("--pareto", help="The Pareto rows (with --top: the first N of them).")
     ] = False,
     keys: Annotated[str | None, typer.Option("--keys", help="Given keys, comma-separated.")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="table, or json, csv or md: one record per written file on stdout.")
+    ] = "table",
 ) -> None:
     """Write JSON configs for training from search results: top N, Pareto rows or given keys.
 
     Each file holds schema_version, igcsearch_version, key, family, config, input_size,
     counts and the spec; igcsearch.build(path) returns its block (or network).
     """
-    from rich.table import Table
-
     from ..handoff.export import export_configs
 
     key_list = [k.strip() for k in keys.split(",") if k.strip()] if keys is not None else None
     if keys is not None and not key_list:
         raise IgcSearchError("--keys is empty")
+    check_format(fmt)
     written = export_configs(results, out, top=top, pareto=pareto, keys=key_list)
-    table = Table(title=f"igcsearch export: {len(written)} config(s) from {results}")
-    for name in ("key", "family", "params", "MACs", "file"):
-        table.add_column(name, justify="right" if name in ("params", "MACs") else "left")
-    for record, path in written:
-        counts = record["counts"]
-        table.add_row(record["key"], record["family"], _num(counts["params"]), _num(counts["macs"]), str(path))
-    _console().print(table)
+    records = [
+        {"key": r["key"], "family": r["family"], "params": r["counts"]["params"], "macs": r["counts"]["macs"],
+         "file": str(path)}
+        for r, path in written
+    ]  # fmt: skip
+    if fmt != "table":
+        print_records(records, fmt, title="", fields=EXPORT_FIELDS)
+        return
+    console = _console()
+    title = f"igcsearch export: {len(written)} config(s) from {results}"
+    rows = [[r["key"], r["family"], _num(r["params"]), _num(r["macs"]), r["file"]] for r in records]
+    console.print(_grid(console, title, "", ("key", "family", "params", "MACs", "file"), {"params", "MACs"}, rows, []))
+
+
+EXPORT_FIELDS = ("key", "family", "params", "macs", "file")
 
 
 # ---------------------------------------------------------------- convert

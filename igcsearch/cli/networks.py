@@ -138,7 +138,7 @@ def networks(
                     "macs": macs,
                 }
             )
-        print_records(rows, fmt, title="igcsearch named networks")
+        print_records(rows, fmt, title="igcsearch named networks", detail="title")
         return
     rows = []
     for pattern, example in NETWORK_PATTERNS:
@@ -153,4 +153,4 @@ def networks(
                 "families": ",".join(net.families),
             }
         )
-    print_records(rows, fmt, title="igcsearch networks (search --network NAME)")
+    print_records(rows, fmt, title="igcsearch networks (search --network NAME)", detail="title")
