@@ -281,7 +281,12 @@ def usernet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_cli_convert(usernet: Path, cli: Any) -> None:
-    res = cli("convert", "usernet:make", "--family", "igc1", "--input-size", "16", "--out", "new.pt")
+    from typer.testing import CliRunner
+
+    from igcsearch.cli import app
+
+    args = ["convert", "usernet:make", "--family", "igc1", "--input-size", "16", "--out", "new.pt"]
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "120"})  # at 80 columns the key folds (tested below)
     assert res.exit_code == 0, res.output
     flat = " ".join(res.stdout.split())
     assert "igc1-L16M2-i16o32k3s2" in flat and "whole model" in flat and "not converted (1)" in flat
@@ -370,3 +375,95 @@ def test_cli_help_warns_about_pickles(cli: Any) -> None:
     for command in ("convert", "decompose", "train"):
         text = " ".join(cli(command, "--help").stdout.split())
         assert "RUNS CODE FROM THE FILE" in text and "TorchScript" in text and "package.module:factory" in text
+
+
+# ---------------------------------------------------------------- --format and 80 columns
+
+
+@pytest.fixture
+def longnet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A model whose converted layer has a long dotted name (the name that used to push the numbers off)."""
+    (tmp_path / "longnet.py").write_text(
+        textwrap.dedent("""
+        import torch.nn as nn
+        def make():
+            stage = nn.Sequential()
+            stage.add_module("residual_block_with_a_rather_long_name", nn.Sequential(
+                nn.Conv2d(16, 32, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU()))
+            encoder = nn.Sequential()
+            encoder.add_module("encoder_stage_number_one", stage)
+            return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                                 encoder, nn.Conv2d(32, 64, 3, padding=1), nn.Conv2d(64, 64, 1),
+                                 nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+    """)
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def _python_convert() -> Any:
+    import longnet  # type: ignore[import-not-found]
+
+    from igcsearch.handoff.convert import convert
+
+    return convert(longnet.make(), "igc1", input_size=16)
+
+
+def test_cli_convert_json_and_csv_hold_the_exact_per_layer_counts(longnet: Path) -> None:
+    import csv
+    import io
+    import json
+
+    from typer.testing import CliRunner
+
+    from igcsearch.cli import app
+    from igcsearch.cli.handoff import CONVERT_FIELDS
+
+    result = _python_convert()
+    args = ["convert", "longnet:make", "--family", "igc1", "--input-size", "16", "--out", "new.pt"]
+    res = CliRunner().invoke(app, [*args, "--format", "json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)  # stdout is the document alone; `wrote` goes to stderr
+    assert "wrote new.pt" in res.stderr and (longnet / "new.pt").exists()
+    assert list(doc) == ["family", "rule", "input_size", "layers", "converted", "totals", "skipped", "notes"]
+    assert [tuple(row) for row in doc["layers"]] == [CONVERT_FIELDS] * len(result.changes)
+    for row, c in zip(doc["layers"], result.changes, strict=True):
+        for name in CONVERT_FIELDS[:-2]:
+            assert row[name] == getattr(c, name), name
+        assert row["params_ratio"] == c.params_after / c.params_before
+    assert {k: doc["totals"][k] for k in result.totals} == result.totals
+    assert doc["converted"]["layers"] == len(result.changes)
+    assert doc["converted"]["params_after"] == sum(c.params_after for c in result.changes)
+    assert doc["skipped"] == [{"name": n, "reason": r} for n, r in result.skipped]
+    res = CliRunner().invoke(app, [*args, "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert tuple(rows[0]) == CONVERT_FIELDS
+    assert [int(r["macs_after"]) for r in rows] == [c.macs_after for c in result.changes]
+    assert "whole model:" in res.stderr and "not converted:" in res.stderr
+    res = CliRunner().invoke(app, [*args, "--format", "md"])
+    assert res.exit_code == 0 and res.stdout.startswith("| name ")
+    res = CliRunner().invoke(app, [*args, "--format", "xml"])
+    assert res.exit_code == 1 and "unknown --format 'xml'" in res.stderr
+
+
+def test_cli_convert_table_reads_at_80_columns(longnet: Path) -> None:
+    from typer.testing import CliRunner
+
+    from igcsearch.cli import app
+    from igcsearch.units import humanize
+
+    result = _python_convert()
+    args = ["convert", "longnet:make", "--family", "igc1", "--input-size", "16", "--out", "new.pt"]
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    assert max(len(line) for line in res.stdout.splitlines()) <= 80
+    tokens = set(res.stdout.split())
+    for c in result.changes:  # every number whole, in its own cell
+        for v in (c.params_before, c.macs_before, c.params_after, c.macs_after):
+            assert humanize(v) in tokens, (humanize(v), res.stdout)
+        assert f"{c.params_after / c.params_before:.3f}" in tokens
+    for v in result.totals.values():
+        assert humanize(v) in tokens
+    assert "…" not in res.stdout

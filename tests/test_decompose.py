@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,12 @@ def trained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_cli_decompose(trained: Path, cli: Any) -> None:
-    res = cli("decompose", "dwdnet:make", "--rank", "1", "--calib", "calib.npz", "--out", "dwd.pt")
+    from typer.testing import CliRunner
+
+    from igcsearch.cli import app
+
+    args = ["decompose", "dwdnet:make", "--rank", "1", "--calib", "calib.npz", "--out", "dwd.pt"]
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "120"})  # at 80 columns long headers wrap (tested below)
     assert res.exit_code == 0, res.output
     text = " ".join(res.stdout.split())
     assert "data-driven" in text and "whole model" in text and "weight err" in text
@@ -164,8 +170,11 @@ def test_cli_decompose(trained: Path, cli: Any) -> None:
 def test_cli_decompose_says_when_the_rank_is_clamped(trained: Path, cli: Any) -> None:
     res = cli("decompose", "dwdnet:make", "--rank", "100", "--input-size", "8", "--out", "big.pt")
     assert res.exit_code == 0, res.output
-    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in res.stdout.splitlines() if "3x3" in line]
-    assert [(c[0], c[1], c[2]) for c in cells] == [("0", "3->8 3x3", "8"), ("2", "8->8 3x3", "8")]  # r used
+    rows = json.loads(cli("decompose", "dwdnet:make", "-r", "100", "--input-size", "8", "--out", "big.pt",
+                          "--format", "json").stdout)["layers"]  # fmt: skip
+    assert [(r["name"], r["in_channels"], r["out_channels"], r["kernel"], r["rank"]) for r in rows] == [
+        ("0", 3, 8, "3x3", 8), ("2", 8, 8, "3x3", 8)
+    ]  # r used  # fmt: skip
     text = " ".join(res.stdout.split())
     assert (
         "note: --rank 100 is more than min(C_out, k²) for 2 layer(s): 0 (r = 8), 2 (r = 8) use r = min(C_out, k²), "
@@ -193,3 +202,52 @@ def test_cli_decompose_bad_input(trained: Path, cli: Any, args: list, message: s
     assert res.exit_code == 1, res.output
     assert res.stderr.count("error:") == 1 and message in res.stderr
     assert not (trained / "x.pt").exists()
+
+
+def test_cli_decompose_json_csv_and_80_columns(trained: Path, cli: Any) -> None:
+    import csv
+    import io
+    import json
+
+    import dwdnet  # type: ignore[import-not-found]  # written by the fixture into the working directory
+    from typer.testing import CliRunner
+
+    from igcsearch.cli import app
+    from igcsearch.cli.handoff import DECOMPOSE_FIELDS
+    from igcsearch.handoff.decompose import decompose
+    from igcsearch.units import humanize
+
+    result = decompose(dwdnet.make(), 2, input_size=8)
+    args = ["decompose", "dwdnet:make", "--rank", "2", "--input-size", "8", "--out", "d.pt"]
+    res = cli(*args, "--format", "json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert "wrote d.pt" in res.stderr
+    assert list(doc) == ["rank", "calibrated", "layers", "totals", "skipped", "notes"]
+    assert doc["totals"]["params_before"] == result.params_before
+    assert doc["totals"]["params_after"] == result.params_after
+    for row, r in zip(doc["layers"], result.layers, strict=True):
+        assert tuple(row) == DECOMPOSE_FIELDS
+        for name in (
+            "name",
+            "in_channels",
+            "out_channels",
+            "kernel",
+            "stride",
+            "rank",
+            "params_before",
+            "params_after",
+        ):
+            assert row[name] == getattr(r, name), name
+        assert isinstance(row["weight_err"], float)
+    res = cli(*args, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert [int(r["params_after"]) for r in rows] == [r.params_after for r in result.layers]
+    assert "whole model:" in res.stderr
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    assert max(len(line) for line in res.stdout.splitlines()) <= 80 and "…" not in res.stdout
+    tokens = set(res.stdout.split())
+    for r in result.layers:
+        assert humanize(r.params_before) in tokens and humanize(r.params_after) in tokens
+    assert humanize(result.params_before) in tokens and humanize(result.params_after) in tokens

@@ -227,3 +227,20 @@ def test_cli_export_missing_directory(tmp_path: Path, cli: Any) -> None:
     empty.mkdir()
     res = cli("export", empty, "--top", "1", "--out", tmp_path / "o")
     assert res.exit_code == 1 and "no results at" in res.stderr
+
+
+def test_cli_export_format_json_and_csv(results: tuple[Path, Any], tmp_path: Path, cli: Any) -> None:
+    import csv
+    import io
+
+    out, _ = results
+    res = cli("export", out, "--top", "2", "--out", tmp_path / "cfg", "--format", "json")
+    assert res.exit_code == 0, res.output
+    records = json.loads(res.stdout)
+    assert [tuple(r) for r in records] == [("key", "family", "params", "macs", "file")] * 2
+    for r in records:
+        saved = json.loads(Path(r["file"]).read_text())
+        assert (r["key"], r["params"], r["macs"]) == (saved["key"], saved["counts"]["params"], saved["counts"]["macs"])
+    res = cli("export", out, "--top", "2", "--out", tmp_path / "cfg", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert [int(r["params"]) for r in rows] == [r["params"] for r in records]

@@ -367,3 +367,30 @@ def test_show_network_input_size_and_errors() -> None:
     )
     size = show("net-cifar-plain-5-conv-c8k3", "--input-size", "abc")
     assert size.exit_code == 1 and size.output.startswith("error: --input-size must be an integer")
+
+
+def test_cli_networks_format_and_80_columns() -> None:
+    import csv
+    import io
+    import json
+
+    from igcsearch.cli import app
+    from igcsearch.networks import MODELS, model_config
+
+    runner = CliRunner()
+    models = json.loads(runner.invoke(app, ["networks", "--models", "--format", "json"]).stdout)
+    assert [tuple(m) for m in models] == [("model", "title", "key", "input_size", "params", "macs")] * len(MODELS)
+    for m in models:
+        params, macs, _ = model_config(m["model"]).cost()
+        assert (m["params"], m["macs"]) == (params, macs)
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(app, ["networks", "--format", "csv"]).stdout)))
+    assert list(rows[0]) == ["network", "title", "base_width", "input_size", "classes", "families"]
+    for args in (["networks"], ["networks", "--models"]):
+        res = runner.invoke(app, args, env={"COLUMNS": "80"})
+        assert res.exit_code == 0, res.output
+        assert max(len(line) for line in res.stdout.splitlines()) <= 80 and "…" not in res.stdout
+        tokens = set(res.stdout.replace("│", " ").split())
+        for m in models if "--models" in args else rows:
+            for name in ("params", "macs") if "--models" in args else ("base_width", "input_size", "classes"):
+                assert str(m[name]) in tokens, (name, m[name])
+        assert len(res.stdout.splitlines()) < 60  # titles under the table, not folded to a few characters

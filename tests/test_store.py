@@ -168,12 +168,10 @@ def test_runs_list_show_report_merge_and_load_results(tmp_path: Path) -> None:
         assert [r["spec"]["channels"] for r in store.runs()] == [[8], [12]]
     import torch
 
-    listing = cli("runs", "list", "--store", str(a / "results.sqlite")).stdout
-    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in listing.splitlines() if line.startswith("│ ")]
-    runs = [row for row in rows if row[0]]  # a run's first line (a wrapped spec continues below it)
-    assert [(r[0], r[5].split(";")[0], r[7], r[-1]) for r in runs] == [
-        ("1", "C=8", torch.__version__, "local"),
-        ("2", "C=12", torch.__version__, "local"),
+    listing = json.loads(cli("runs", "list", "--store", str(a / "results.sqlite"), "--format", "json").stdout)
+    assert [(r["id"], r["spec"].split(";")[0], r["torch_version"], r["backend"]) for r in listing] == [
+        (1, "C=8", torch.__version__, "local"),
+        (2, "C=12", torch.__version__, "local"),
     ]
     from igcsearch import load_results
 
@@ -182,6 +180,41 @@ def test_runs_list_show_report_merge_and_load_results(tmp_path: Path) -> None:
     assert set(df[df["run"] == 2]["key"]) == {"conv-c12k3", "igc1-L2M6-c12k3", "igc1-L3M4-c12k3",
                                               "igc1-L4M3-c12k3", "igc1-L6M2-c12k3", "igc1-L12M1-c12k3"}  # fmt: skip
     assert len(load_results(a)) == 4
+
+
+def test_runs_list_formats_match_the_store_and_the_table_reads_at_80_columns(tmp_path: Path) -> None:
+    import csv
+    import io
+
+    from igcsearch.cli.runs import RUN_FIELDS, run_record
+
+    base = ["search", "--family", "conv,igc1", "--balance-tol", "inf", "--rounds", "1", "--min-time", "0.001"]
+    assert cli(*base, "-c", "8", "--out", str(tmp_path)).returncode == 0
+    db = tmp_path / "results.sqlite"
+    with Store(db, readonly=True) as store:
+        runs = store.runs()
+    expected = [run_record(r) for r in runs]
+    assert [r["id"] for r in expected] == [r["id"] for r in runs] and expected[0]["candidates"] == 4
+    assert list(expected[0]) == list(RUN_FIELDS)
+    assert expected[0]["started"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(runs[0]["started"]))
+
+    out = cli("runs", "list", "--store", str(db), "--format", "json")
+    assert out.returncode == 0 and out.stderr == ""
+    assert json.loads(out.stdout) == expected
+    out = cli("runs", "list", "--store", str(db), "--format", "csv")
+    assert out.returncode == 0 and out.stderr == ""
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert list(rows[0]) == list(RUN_FIELDS)
+    assert rows == [{k: "" if v is None else str(v) for k, v in r.items()} for r in expected]
+    md = cli("runs", "list", "--store", str(db), "--format", "md").stdout
+    assert md.splitlines()[0].split("|")[1].strip() == "id" and "| custom " in md
+
+    table = cli("runs", "list", "--store", str(db), env={**os.environ, "COLUMNS": "80"}).stdout
+    assert max(len(line) for line in table.splitlines()) <= 80
+    cells = {c.strip() for line in table.splitlines() for c in line.split("│")}
+    assert {str(r["id"]) for r in runs} | {str(r["candidates"]) for r in runs} <= cells  # numbers whole
+    assert time.strftime("%Y-%m-%d %H:%M", time.localtime(runs[0]["started"])) in table
+    assert f"run 1: {expected[0]['spec']}" in table.replace("\n", " ")
 
 
 def test_plot_is_written_and_linked(tmp_path: Path) -> None:

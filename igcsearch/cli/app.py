@@ -316,25 +316,64 @@ def check_impl(impl: str | None) -> None:
         check(impl)
 
 
-def print_records(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
-    """A list of records (dicts with the same keys): a rich table, or JSON, CSV or Markdown on stdout."""
+def is_number(value: Any) -> bool:
+    """An int or float cell (not a bool): a numeric column is right-aligned and never wrapped."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def add_column(table: Any, name: str, cells: list[str], numeric: bool, **options: Any) -> None:
+    """A column that reads at 80 columns: numbers whole (the column as wide as the widest number; a long
+    header wraps at its spaces instead), text folded but never narrower than its longest word up to
+    10 characters."""
+    head = max(len(w) for w in name.split() or [""])
+    if numeric:
+        width = max([head, *(len(c) for c in cells)])
+        table.add_column(name, justify="right", min_width=width, **options)
+    else:
+        word = max([head, *(len(w) for c in cells for w in c.split())])
+        table.add_column(name, overflow="fold", min_width=min(word, 10), **options)
+
+
+def print_records(
+    rows: list[dict[str, Any]],
+    fmt: str,
+    title: str,
+    fields: tuple[str, ...] | list[str] | None = None,
+    detail: str | None = None,
+) -> None:
+    """A list of records (dicts with the same keys): a rich table, or JSON, CSV or Markdown on stdout.
+
+    ``fields``: the column names when ``rows`` may be empty (CSV and Markdown keep their header).
+    In the table, numeric columns are never wrapped or cut, text columns fold, and ``detail`` (a
+    long text field such as a title) is printed under the table, one ``first-column: text`` line
+    per record, instead of as a column squeezed to a few characters.
+    """
     import json
 
     check_format(fmt)
+    names = list(fields) if fields is not None else list(rows[0]) if rows else ["name"]
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2))
     elif fmt in ("csv", "md"):
         import pandas as pd
 
-        df = pd.DataFrame(rows)
+        df = pd.DataFrame(rows, columns=names, dtype=object)  # ints stay ints, nulls stay empty
         typer.echo(df.to_csv(index=False, lineterminator="\n") if fmt == "csv" else df.to_markdown(index=False))
     else:
         from rich.console import Console
         from rich.table import Table
 
+        console = Console()
+        shown = [n for n in names if n != detail]
         table = Table(title=title, show_lines=True)
-        for name in rows[0] if rows else ["name"]:
-            table.add_column(name, overflow="fold")
-        for row in rows:
-            table.add_row(*map(str, row.values()))
-        Console().print(table)
+        cells = [["" if row.get(n) is None else str(row.get(n)) for n in shown] for row in rows]
+        for i, name in enumerate(shown):
+            values = [row.get(name) for row in rows if row.get(name) is not None]
+            numeric = bool(values) and all(is_number(v) for v in values)
+            add_column(table, name.replace("_", " "), [c[i] for c in cells], numeric)
+        for row in cells:
+            table.add_row(*row)
+        console.print(table)
+        if detail is not None:
+            for row in rows:
+                console.print(f"{row[shown[0]]}: {row[detail]}", markup=False, highlight=False)

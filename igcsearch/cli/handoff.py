@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import IgcSearchError
-from .app import app, handles_errors
+from .app import app, check_format, handles_errors, print_records
 
 PICKLE_NOTE = (
     "MODEL: package.module:factory (safe; with --weights STATE_DICT loaded with weights_only=True), a TorchScript "
@@ -46,6 +46,14 @@ def _warn(text: str) -> None:
     typer.echo(f"warning: {text}", err=True)
 
 
+LayerFormat = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="table (terminal); json (one object: layers, totals, skipped, notes); csv or md (the layer rows; "
+        "totals, notes and skipped layers on stderr).",
+    ),
+]
 InChannels = Annotated[
     int | None,
     typer.Option(
@@ -70,7 +78,7 @@ def _ratio(after: float, before: float) -> str:
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(width=max(Console().width, 120))
+    return Console()  # the terminal's width: names fold, numbers stay whole (app.add_column)
 
 
 # ---------------------------------------------------------------- export
@@ -86,27 +94,37 @@ def export(
         bool, typer.Option("--pareto", help="The Pareto rows (with --top: the first N of them).")
     ] = False,
     keys: Annotated[str | None, typer.Option("--keys", help="Given keys, comma-separated.")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="table, or json, csv or md: one record per written file on stdout.")
+    ] = "table",
 ) -> None:
     """Write JSON configs for training from search results: top N, Pareto rows or given keys.
 
     Each file holds schema_version, igcsearch_version, key, family, config, input_size,
     counts and the spec; igcsearch.build(path) returns its block (or network).
     """
-    from rich.table import Table
-
     from ..handoff.export import export_configs
 
     key_list = [k.strip() for k in keys.split(",") if k.strip()] if keys is not None else None
     if keys is not None and not key_list:
         raise IgcSearchError("--keys is empty")
+    check_format(fmt)
     written = export_configs(results, out, top=top, pareto=pareto, keys=key_list)
-    table = Table(title=f"igcsearch export: {len(written)} config(s) from {results}")
-    for name in ("key", "family", "params", "MACs", "file"):
-        table.add_column(name, justify="right" if name in ("params", "MACs") else "left")
-    for record, path in written:
-        counts = record["counts"]
-        table.add_row(record["key"], record["family"], _num(counts["params"]), _num(counts["macs"]), str(path))
-    _console().print(table)
+    records = [
+        {"key": r["key"], "family": r["family"], "params": r["counts"]["params"], "macs": r["counts"]["macs"],
+         "file": str(path)}
+        for r, path in written
+    ]  # fmt: skip
+    if fmt != "table":
+        print_records(records, fmt, title="", fields=EXPORT_FIELDS)
+        return
+    console = _console()
+    title = f"igcsearch export: {len(written)} config(s) from {results}"
+    rows = [[r["key"], r["family"], _num(r["params"]), _num(r["macs"]), r["file"]] for r in records]
+    console.print(_grid(console, title, "", ("key", "family", "params", "MACs", "file"), {"params", "MACs"}, rows, []))
+
+
+EXPORT_FIELDS = ("key", "family", "params", "macs", "file")
 
 
 # ---------------------------------------------------------------- convert
@@ -144,11 +162,13 @@ def convert(
     input_size: InputSize = 224,
     weights: Weights = None,
     trust_pickle: TrustPickle = False,
+    fmt: LayerFormat = "table",
 ) -> None:
     from ..handoff.convert import convert as run_convert
     from ..handoff.model import check_example, load_model, output_path, save_model
     from ..handoff.train import _stem
 
+    check_format(fmt)
     tol = _tolerance(balance_tol)
     check_example(1 if in_channels is None else in_channels, input_size)  # C itself: once the model is loaded
     target = output_path(out, f"{_stem(model)}-{family}.pt")
@@ -158,7 +178,10 @@ def convert(
         balance_tol=tol, fraction=fraction, block_bn=block_bn,
     )  # fmt: skip
     path = save_model(result.model, target)  # before the table: a reader that stops early (| head) costs no file
-    print_convert(result, model, input_size)
+    if fmt == "table":
+        print_convert(result, model, input_size)
+    else:
+        print_document(convert_document(result, input_size), fmt, CONVERT_FIELDS, "not converted")
     if not result.changes:
         typer.echo(f"note: no layer fits a {family} block within its budget; {path} is the model unchanged", err=True)
     typer.echo(f"wrote {path} ({SAVED.format(path=str(path))})", err=True)
@@ -170,43 +193,147 @@ def _tolerance(text: str) -> float:
     return parse(text)
 
 
-def print_convert(result: Any, source: str, input_size: int) -> None:
-    """The per-layer before/after table with totals, then the layers left alone."""
+CONVERT_FIELDS = (
+    "name", "in_channels", "out_channels", "kernel", "stride", "input_size", "key",
+    "params_before", "macs_before", "params_after", "macs_after", "params_ratio", "macs_ratio",
+)  # fmt: skip
+DECOMPOSE_FIELDS = (
+    "name", "in_channels", "out_channels", "kernel", "stride", "rank", "method", "params_before", "params_after",
+    "params_ratio", "weight_err", "output_err", "output_err_weights",
+)  # fmt: skip
+
+
+def _exact_ratio(after: int, before: int) -> float | None:
+    return after / before if before else None
+
+
+def _sums(counts: dict[str, int]) -> dict[str, Any]:
+    """Counts before/after with their ratios (after / before)."""
+    out: dict[str, Any] = dict(counts)
+    for what in ("params", "macs"):
+        if f"{what}_before" in counts:
+            out[f"{what}_ratio"] = _exact_ratio(counts[f"{what}_after"], counts[f"{what}_before"])
+    return out
+
+
+def convert_document(result: Any, input_size: int) -> dict[str, Any]:
+    """`convert --format json`: the per-layer rows, the converted layers' sums, the whole model, the rest."""
+    layers = []
+    for c in result.changes:
+        row = {f: getattr(c, f) for f in CONVERT_FIELDS if not f.endswith("_ratio")}
+        layers.append(_sums(row))
+    keys = ("params_before", "macs_before", "params_after", "macs_after")
+    converted = {k: sum(row[k] for row in layers) for k in keys}
+    return {
+        "family": result.family,
+        "rule": result.rule,
+        "input_size": input_size,
+        "layers": [{f: row[f] for f in CONVERT_FIELDS} for row in layers],
+        "converted": {"layers": len(layers), **_sums(converted)},
+        "totals": _sums({k: int(result.totals[k]) for k in keys}),
+        "skipped": [{"name": name, "reason": reason} for name, reason in result.skipped],
+        "notes": list(result.notes),
+    }
+
+
+def decompose_document(result: Any) -> dict[str, Any]:
+    """`decompose --format json`: the per-layer rows, the whole model's params, the layers left alone, notes."""
+    layers = []
+    for r in result.layers:
+        row = {f: getattr(r, f) for f in DECOMPOSE_FIELDS if f != "params_ratio"}
+        row["params_ratio"] = _exact_ratio(r.params_after, r.params_before)
+        layers.append({f: row[f] for f in DECOMPOSE_FIELDS})
+    return {
+        "rank": result.rank,
+        "calibrated": result.calibrated,
+        "layers": layers,
+        "totals": _sums({"params_before": result.params_before, "params_after": result.params_after}),
+        "skipped": [{"name": name, "reason": reason} for name, reason in result.skipped],
+        "notes": list(result.notes),
+    }
+
+
+def print_document(doc: dict[str, Any], fmt: str, fields: tuple[str, ...], left_alone: str) -> None:
+    """JSON: the whole document on stdout. CSV/Markdown: the layer rows on stdout; totals, notes and the
+    layers left alone on stderr (one line each)."""
+    import json
+
+    if fmt == "json":
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    print_records(doc["layers"], fmt, title="", fields=fields)
+    for what in ("converted", "totals"):
+        if what in doc:
+            line = ", ".join(f"{k} {v}" for k, v in doc[what].items())
+            typer.echo(f"{'whole model' if what == 'totals' else 'converted'}: {line}", err=True)
+    for note in doc["notes"]:
+        typer.echo(f"note: {note}", err=True)
+    for s in doc["skipped"]:
+        typer.echo(f"{left_alone}: {s['name']}: {s['reason']}", err=True)
+
+
+def _grid(console: Any, title: str, caption: str, columns: tuple[str, ...], numeric: set[str],
+          rows: list[list[str]], footer: list[list[str]]) -> Any:  # fmt: skip
+    """A table whose numbers are never cut: numeric columns are as wide as their widest cell; on a
+    narrow terminal the columns lose their padding (one space apart) before anything is cut."""
+    from rich import box
     from rich.table import Table
 
+    from .app import add_column
+
+    # light rules and one space between columns: ten columns of whole numbers fit 80 characters
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    every = rows + footer
+    for i, name in enumerate(columns):
+        add_column(table, name, [r[i] for r in every], name in numeric)
+    for r in rows:
+        table.add_row(*r)
+    if footer:
+        table.add_section()
+    for r in footer:
+        table.add_row(*r)
+    if sum(c.min_width or 1 for c in table.columns) + 3 * len(columns) > console.width:
+        table.padding = (0, 0)
+    return table
+
+
+def _left_alone(console: Any, title: str, skipped: list[tuple[str, str]]) -> None:
+    from rich.table import Table
+
+    if skipped:
+        left = Table(title=f"{title} ({len(skipped)})")
+        left.add_column("layer", overflow="fold")
+        left.add_column("reason", overflow="fold")
+        for name, reason in skipped:
+            left.add_row(name, reason)
+        console.print(left)
+
+
+def print_convert(result: Any, source: str, input_size: int) -> None:
+    """The per-layer before/after table with totals, then the layers left alone."""
     console = _console()
     title = f"igcsearch convert: {source} -> {result.family} ({result.rule}), input {input_size}x{input_size}"
-    table = Table(title=title, caption="params = weights + bias (+ BN of the new block); MACs per sample")
-    for name in ("layer", "conv", "in", "params", "MACs", "new block", "params'", "MACs'", "params×", "MACs×"):
-        left = name in ("layer", "conv", "new block")
-        table.add_column(name, justify="left" if left else "right", no_wrap=left)
-    sums = [0, 0, 0, 0]
+    columns = ("layer", "conv", "in", "params", "MACs", "new block", "params'", "MACs'", "params×", "MACs×")
+    rows = []
     for c in result.changes:
         geom = f"{c.in_channels}->{c.out_channels} k{c.kernel}" + (f" s{c.stride}" if c.stride != 1 else "")
-        table.add_row(
+        rows.append([
             c.name, geom, f"{c.input_size}", _num(c.params_before), _num(c.macs_before), c.key,
             _num(c.params_after), _num(c.macs_after), _ratio(c.params_after, c.params_before),
             _ratio(c.macs_after, c.macs_before),
-        )  # fmt: skip
-        for i, v in enumerate((c.params_before, c.macs_before, c.params_after, c.macs_after)):
-            sums[i] += v
-    table.add_section()
-    table.add_row(f"{len(result.changes)} converted", "", "", _num(sums[0]), _num(sums[1]), "",
-                  _num(sums[2]), _num(sums[3]), _ratio(sums[2], sums[0]), _ratio(sums[3], sums[1]))  # fmt: skip
-    t = result.totals
-    table.add_row("whole model", "", "", _num(t["params_before"]), _num(t["macs_before"]), "",
-                  _num(t["params_after"]), _num(t["macs_after"]), _ratio(t["params_after"], t["params_before"]),
-                  _ratio(t["macs_after"], t["macs_before"]))  # fmt: skip
-    console.print(table)
+        ])  # fmt: skip
+    doc = convert_document(result, input_size)
+    footer = []
+    for label, t in ((f"{len(result.changes)} converted", doc["converted"]), ("whole model", doc["totals"])):
+        footer.append([label, "", "", _num(t["params_before"]), _num(t["macs_before"]), "",
+                       _num(t["params_after"]), _num(t["macs_after"]), _ratio(t["params_after"], t["params_before"]),
+                       _ratio(t["macs_after"], t["macs_before"])])  # fmt: skip
+    numeric = set(columns) - {"layer", "conv", "new block"}
+    caption = "params = weights + bias (+ BN of the new block); MACs per sample"
+    console.print(_grid(console, title, caption, columns, numeric, rows, footer))
     for note in result.notes:
         console.print(f"note: {note}")
-    if result.skipped:
-        left = Table(title=f"not converted ({len(result.skipped)})")
-        left.add_column("layer")
-        left.add_column("reason")
-        for name, reason in result.skipped:
-            left.add_row(name, reason)
-        console.print(left)
+    _left_alone(console, "not converted", result.skipped)
 
 
 # ---------------------------------------------------------------- decompose
@@ -240,12 +367,14 @@ def decompose(
     input_size: Annotated[int, typer.Option("--input-size", help="Side of the random inputs (without --calib).")] = 32,
     weights: Weights = None,
     trust_pickle: TrustPickle = False,
+    fmt: LayerFormat = "table",
 ) -> None:
     from ..handoff.decompose import check_options
     from ..handoff.decompose import decompose as run_decompose
     from ..handoff.model import check_example, load_model, output_path, save_model
     from ..handoff.train import _stem
 
+    check_format(fmt)
     check_options(rank, in_channels, input_size, sweeps)
     target = output_path(out, f"{_stem(model)}-r{rank}.pt")
     if calib is None:
@@ -256,7 +385,10 @@ def decompose(
         net, rank, data, refine=refine, in_channels=in_channels, input_size=input_size, sweeps=sweeps
     )
     path = save_model(result.model, target)  # before the table: a reader that stops early (| head) costs no file
-    print_decompose(result, model, calib)
+    if fmt == "table":
+        print_decompose(result, model, calib)
+    else:
+        print_document(decompose_document(result), fmt, DECOMPOSE_FIELDS, "not decomposed")
     typer.echo(f"wrote {path} ({SAVED.format(path=str(path))})", err=True)
 
 
@@ -279,35 +411,27 @@ def load_calibration(path: Path, samples: int) -> Any:
 
 def print_decompose(result: Any, source: str, calib: Path | None) -> None:
     """Per-layer errors and params, then the layers left alone."""
-    from rich.table import Table
-
     console = _console()
     on = f"calibration images {calib}" if calib else "random N(0,1) inputs"
-    table = Table(
-        title=f"igcsearch decompose: {source}, rank {result.rank}, {'data-driven' if result.calibrated else 'weights-only (SVD)'}",
-        caption=f"errors are relative Frobenius norms; outputs: the conv's response before bias on {on}, "
-        "with every earlier layer decomposed",
+    title = f"igcsearch decompose: {source}, rank {result.rank}, {'data-driven' if result.calibrated else 'weights-only (SVD)'}"
+    caption = (
+        f"errors are relative Frobenius norms; outputs: the conv's response before bias on {on}, "
+        "with every earlier layer decomposed"
     )
-    for name in ("layer", "conv", "r", "method", "params", "params'", "weight err", "output err", "output err (SVD)"):
-        table.add_column(name, justify="left" if name in ("layer", "conv", "method") else "right")
+    columns = ("layer", "conv", "r", "method", "params", "params'", "weight err", "output err", "output err (SVD)")
+    rows = []
     for r in result.layers:
         geom = f"{r.in_channels}->{r.out_channels} {r.kernel}" + (f" s{r.stride}" if r.stride != 1 else "")
-        table.add_row(
+        rows.append([
             r.name, geom, str(r.rank), r.method, _num(r.params_before), _num(r.params_after), f"{r.weight_err:.3g}",
             f"{r.output_err:.3g}", f"{r.output_err_weights:.3g}",
-        )  # fmt: skip
-    table.add_section()
-    table.add_row("whole model", "", "", "", _num(result.params_before), _num(result.params_after), "", "", "")
-    console.print(table)
+        ])  # fmt: skip
+    footer = [["whole model", "", "", "", _num(result.params_before), _num(result.params_after), "", "", ""]]
+    numeric = set(columns) - {"layer", "conv", "method"}
+    console.print(_grid(console, title, caption, columns, numeric, rows, footer))
     for note in result.notes:
         console.print(f"note: {note}", markup=False, highlight=False)
-    if result.skipped:
-        left = Table(title=f"not decomposed ({len(result.skipped)})")
-        left.add_column("layer")
-        left.add_column("reason")
-        for name, reason in result.skipped:
-            left.add_row(name, reason)
-        console.print(left)
+    _left_alone(console, "not decomposed", result.skipped)
 
 
 # ---------------------------------------------------------------- train

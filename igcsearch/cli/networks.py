@@ -60,43 +60,71 @@ def reproduce(
 
 
 def _reproduction_table(rep: Any, rows: list[dict[str, Any]], verify: bool) -> None:
+    """The reproduction as a table that reads at 80 columns: numbers (and their headers) whole, model
+    names fold, the source, notes and counting convention as a caption under it."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
     from ..reproduce import CONVENTION
+    from .app import add_column
 
-    table = Table(title=f"igcsearch reproduce {rep.name}\n[dim]{rep.title}[/dim]", caption_justify="left")
     partial = any(row["params"] != row["network_params"] for row in rows)  # the paper counts part of a network
     columns = ["model", "depth", "params", "paper", "Δ %", *(["network params"] if partial else [])]
     columns += ["MACs", "paper", "Δ %"]
     if verify:
         columns.append("fvcore")
-    for col in columns:
-        table.add_column(col, justify="left" if col == "model" else "right")
     notes: list[str] = []
+    cells: list[list[str]] = []
     for row in rows:
         mark = ""
         if row["note"]:
             if row["note"] not in notes:
                 notes.append(row["note"])
             mark = f" [{notes.index(row['note']) + 1}]"
-        cells = [
-            row["model"] + mark,
-            "" if row["depth"] is None else str(row["depth"]),
-            f"{row['params']:,}",
-            _paper(row["paper_params"], "params"),
-            _pct(row["params_diff_pct"]),
-            *([f"{row['network_params']:,}"] if partial else []),
-            f"{row['macs']:,}",
-            _paper(row["paper_macs"], "macs"),
-            _pct(row["macs_diff_pct"]),
-        ]
-        if verify:
-            cells.append("exact" if row["count_ok"] else "MISMATCH")
-        table.add_row(*cells)
+        cells.append(
+            [
+                row["model"] + mark,
+                "" if row["depth"] is None else str(row["depth"]),
+                f"{row['params']:,}",
+                _paper(row["paper_params"], "params"),
+                _pct(row["params_diff_pct"]),
+                *([f"{row['network_params']:,}"] if partial else []),
+                f"{row['macs']:,}",
+                _paper(row["paper_macs"], "macs"),
+                _pct(row["macs_diff_pct"]),
+                *(["exact" if row["count_ok"] else "MISMATCH"] if verify else []),
+            ]
+        )
     caption = [f"source: {rep.source}", *(f"[{i + 1}] {n}" for i, n in enumerate(notes)), f"convention: {CONVENTION}"]
-    table.caption = "\n".join(caption)
-    Console(width=max(Console().width, 110)).print(table)
+    console = Console()
+    # light rules and one space between columns; a header is as wide as its column, never wrapped
+    table = Table(
+        title=f"igcsearch reproduce {rep.name}\n[dim]{rep.title}[/dim]",
+        caption="\n".join(caption),
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+    )
+
+    def widths(head: Any) -> list[int]:
+        return [max([head(name), *(len(c[i]) for c in cells)]) for i, name in enumerate(columns)]
+
+    whole = widths(len)
+    # too wide with whole headers (e.g. --verify beside "network params"): headers wrap at their spaces
+    wrap = sum(whole[1:]) + min(whole[0], 10) + len(columns) > console.width
+    numeric = widths(lambda n: max(len(w) for w in n.split())) if wrap else whole
+    for i, name in enumerate(columns):
+        if name == "model":
+            add_column(table, name, [c[i] for c in cells], numeric=False)
+        else:
+            table.add_column(name, justify="right", min_width=numeric[i], no_wrap=not wrap)
+    for c in cells:
+        table.add_row(*c)
+    if sum(c.min_width or 1 for c in table.columns) + 3 * len(columns) > console.width:
+        table.padding = (0, 0)
+    console.print(table)
 
 
 def _paper(value: float | None, kind: str) -> str:
@@ -138,7 +166,7 @@ def networks(
                     "macs": macs,
                 }
             )
-        print_records(rows, fmt, title="igcsearch named networks")
+        print_records(rows, fmt, title="igcsearch named networks", detail="title")
         return
     rows = []
     for pattern, example in NETWORK_PATTERNS:
@@ -153,4 +181,4 @@ def networks(
                 "families": ",".join(net.families),
             }
         )
-    print_records(rows, fmt, title="igcsearch networks (search --network NAME)")
+    print_records(rows, fmt, title="igcsearch networks (search --network NAME)", detail="title")

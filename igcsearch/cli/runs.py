@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .app import app, handles_errors
+from .app import Format, app, check_format, handles_errors, print_records
 
 runs_app = typer.Typer(help="Runs in a results store: list, show, rebuild reports, merge stores.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -33,39 +33,107 @@ def _open(path: Path):
     return Store(path, readonly=True)
 
 
+# The fields of one `runs list --format json|csv|md` record, in order (README: "Machine-readable output").
+RUN_FIELDS = ("id", "name", "status", "started", "ended", "candidates", "backend", "device", "torch_version",
+              "threads", "batch", "dtype", "memory_format", "spec")  # fmt: skip
+
+
 @runs_app.command("list")
 @handles_errors
-def runs_list(store: StorePath = DEFAULT_STORE) -> None:
-    """Every run: id, name, status, start, candidates, its spec, environment and backend."""
-    from rich.console import Console
-    from rich.table import Table
-
+def runs_list(store: StorePath = DEFAULT_STORE, fmt: Format = "table") -> None:
+    """Every run: id, name, status, start, candidates, backend and device; its spec and environment under them."""
+    check_format(fmt)
     with _open(store) as db:
-        runs = db.runs()
-    table = Table(title=f"runs in {store}", show_lines=True)
-    for col in ("id", "name", "status", "started", "candidates", "spec", "device", "torch", "threads", "batch",
-                "format", "backend"):  # fmt: skip
-        table.add_column(col, overflow="fold")
-    for r in runs:
-        table.add_row(*run_cells(r))
-    Console(width=max(Console().width, 160)).print(table)
+        records = [run_record(r) for r in db.runs()]
+    if fmt != "table":
+        print_records(records, fmt, title=f"runs in {store}", fields=RUN_FIELDS)
+        return
+    _runs_table(records, f"runs in {store}")
 
 
-def run_cells(run: dict) -> list[str]:
-    """The `runs list` cells of one run: its spec line (Spec.describe) and environment."""
+def run_record(run: dict) -> dict:
+    """The `runs list` record of one store run (``Store.runs()``): flat, the fields RUN_FIELDS.
+
+    ``started``/``ended`` are ISO 8601 UTC times to the second (``2026-12-07T05:39:55Z``; ``ended``
+    null while running; `runs show` has the stored seconds since the epoch),
+    ``spec`` the spec line (Spec.describe; the raw JSON when this version cannot rebuild it), the
+    environment fields are the run's ``env`` values (null when it lacks one) and ``backend`` its
+    settings' backend (``local`` when none).
+    """
     from ..spec import spec_from_dict
 
     env = run["env"]
-    started = time.strftime("%Y-%m-%d %H:%M", time.localtime(run["started"]))
     try:
         spec = spec_from_dict(run["spec"]).describe()
     except Exception:  # a spec this version cannot rebuild: show it raw
         spec = str(run["spec"])
-    backend = run["settings"].get("backend") or "local"
-    values = (run["id"], run["name"], run["status"], started, run["candidates"], spec, env.get("device", ""),
-              env.get("torch_version", ""), env.get("threads", ""), env.get("batch", ""), env.get("memory_format", ""),
-              backend)  # fmt: skip
-    return [str(v) for v in values]
+    return {
+        "id": run["id"],
+        "name": run["name"],
+        "status": run["status"],
+        "started": _utc(run["started"]),
+        "ended": _utc(run["ended"]),
+        "candidates": run["candidates"],
+        "backend": run["settings"].get("backend") or "local",
+        "device": env.get("device"),
+        "torch_version": env.get("torch_version"),
+        "threads": env.get("threads"),
+        "batch": env.get("batch"),
+        "dtype": env.get("dtype"),
+        "memory_format": env.get("memory_format"),
+        "spec": spec,
+    }
+
+
+# The environment line under each run in the `runs list` table: (label, record field).
+ENV_LABELS = (("torch", "torch_version"), ("threads", "threads"), ("batch", "batch"), ("dtype", "dtype"),
+              ("format", "memory_format"))  # fmt: skip
+
+
+def _utc(seconds: float | None) -> str | None:
+    return None if seconds is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def _local(utc: str | None) -> str:
+    """An ISO UTC time of a record as the local time the table shows (to the minute)."""
+    import calendar
+
+    if utc is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(calendar.timegm(time.strptime(utc, "%Y-%m-%dT%H:%M:%SZ"))))
+
+
+def _runs_table(records: list[dict], title: str) -> None:
+    """The runs as a table that reads at 80 columns; each run's spec and environment as lines under it."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .app import add_column
+
+    columns = {
+        "id": [str(r["id"]) for r in records],
+        "name": [str(r["name"]) for r in records],
+        "status": [str(r["status"]) for r in records],
+        "started": [_local(r["started"]) for r in records],
+        "candidates": [str(r["candidates"]) for r in records],
+        "backend": [str(r["backend"]) for r in records],
+        "device": ["" if r["device"] is None else str(r["device"]) for r in records],
+    }
+    console = Console()
+    table = Table(title=title, show_lines=True)
+    for name, cells in columns.items():
+        if name == "started":  # a date and time, kept whole like a number
+            table.add_column(name, no_wrap=True, min_width=max([7, *(len(c) for c in cells)]))
+        else:
+            add_column(table, name, cells, numeric=name in ("id", "candidates"))
+    for row in zip(*columns.values(), strict=True):
+        table.add_row(*row)
+    console.print(table)
+    for r in records:
+        env = ", ".join(f"{label} {r[key]}" for label, key in ENV_LABELS if r[key] is not None)
+        console.print(f"run {r['id']}: {r['spec']}", markup=False, highlight=False)
+        if env:
+            console.print(f"  {env}", markup=False, highlight=False)
 
 
 @runs_app.command("show")
