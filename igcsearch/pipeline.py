@@ -143,7 +143,8 @@ def ranked(rows: Chunk, spec: Spec, opts: MeasureOptions, settings: dict[str, An
     values["backend"] = settings.get("backend") or "local"
     values["peak_mem_method"] = "measured" if str(env["device"]).startswith("cuda") else "estimated"
     cols = {k: np.full(n, v, dtype=object if isinstance(v, str) else np.int64) for k, v in values.items()}
-    return rank({**rows, **cols}, spec.sort or ("latency_ms" if opts.latency else "params"), opts.latency)
+    by = spec.sort or ("latency_ms" if opts.latency else "params")
+    return rank({**rows, **cols}, by, opts.latency, spec.pareto_all)
 
 
 @contextmanager

@@ -13,6 +13,10 @@ from .errors import ConfigError
 
 # Condition columns every row carries (null where a condition does not apply to its family).
 CONDITIONS = ("complementary", "balance", "wider", "acceleration", "compression", "divisible")
+# Whether the block composes a dense kernel: every output channel depends on every input
+# channel (at least one path per output/input pair). Every family's ``check`` returns it, as
+# a boolean column derived from its own structure (never null); ranking uses it (rank.py).
+DENSE = "dense"
 
 
 @dataclass(frozen=True)

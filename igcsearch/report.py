@@ -29,7 +29,9 @@ CONVENTION = (
     "elements per sample; ratios are against the regular conv-BN-ReLU of the row's geometry"
 )
 SORT_CAP = 5_000_000  # rows a full (untruncated) sort may hold in memory
-TRISTATE = ("baseline", "complementary", "wider", "acceleration", "compression", "divisible", "count_ok", "pareto")
+TRISTATE = (
+    "baseline", "complementary", "wider", "acceleration", "compression", "divisible", "dense", "count_ok", "pareto",
+)  # fmt: skip
 
 
 def select(chunks: Iterable[Chunk], sort: str | None, top: int | None) -> tuple[list[Chunk], int]:

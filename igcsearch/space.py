@@ -17,13 +17,13 @@ import numpy as np
 
 from .cost import out_size, totals
 from .errors import SpecError
-from .registry import CONDITIONS, Family, get_family, knob_fields
+from .registry import CONDITIONS, DENSE, Family, get_family, knob_fields
 from .spec import MAX_CHANNELS, Spec
 
 GEO_FIELDS = ("in_channels", "out_channels", "kernel", "stride", "input_size")
 KNOB_FIELDS = knob_fields()  # every family's knobs, in listing order: g r L M K t G1 G2 o m today
 ROW_FIELDS = (
-    ("key", "family", *GEO_FIELDS, *KNOB_FIELDS, "params", "macs", "acts", "params_ratio", "macs_ratio", "baseline", *CONDITIONS)
+    ("key", "family", *GEO_FIELDS, *KNOB_FIELDS, "params", "macs", "acts", "params_ratio", "macs_ratio", "baseline", *CONDITIONS, DENSE)
 )  # fmt: skip
 FILTERS = ("complementary", "divisible", "acceleration", "compression")
 CHUNK_ROWS = 100_000  # rows per chunk: bounds memory on huge spaces
@@ -159,8 +159,8 @@ def finish(rows: Chunk) -> Chunk:
 def widen(rows: Chunk) -> Chunk:
     """Give a one-family chunk every row field, so chunks of any families concatenate.
 
-    Encoding of nulls: absent knobs are 0 (every knob is >= 1 when present), conditions are
-    int8 (-1 null, 0 false, 1 true), balance is NaN. The key is computed here (``key``).
+    Encoding of nulls: absent knobs are 0 (every knob is >= 1 when present), conditions and
+    ``dense`` are int8 (-1 null, 0 false, 1 true), balance is NaN. The key is computed here (``key``).
     """
     from .render import keys
 
@@ -173,7 +173,7 @@ def widen(rows: Chunk) -> Chunk:
         out[name] = rows[name] if name in rows else np.zeros((n, 1) if name == "K" else n, dtype=np.int64)
     for name in ("params", "macs", "acts", "params_ratio", "macs_ratio"):
         out[name] = rows[name]
-    for name in ("baseline", *CONDITIONS):
+    for name in ("baseline", *CONDITIONS, DENSE):
         if name == "balance":
             out[name] = rows.get(name, np.full(n, np.nan)).astype(np.float64)
         elif name in rows:

@@ -49,6 +49,7 @@ class Spec:
     sort: str | None = None
     top: int | None = None
     network: str | None = None  # search whole networks of this layout (see `igcsearch networks`); None: blocks
+    pareto_all: bool = False  # search: the Pareto front over every row; False: over the dense rows only (rank.py)
 
     @property
     def families(self) -> list[str]:
@@ -89,6 +90,8 @@ class Spec:
             parts.append(f"macs <= {self.macs_max:g}")
         if self.widest:
             parts.append("widest per structure")
+        if self.pareto_all:
+            parts.append("Pareto front over all rows")
         parts.append(f"balance <= {self.balance_tol:g}")
         return "; ".join(parts)
 
@@ -156,6 +159,8 @@ def make_spec(options: dict[str, Any], *, extra_keys: tuple[str, ...] = ()) -> S
         raise SpecError("--stride has no meaning with --network: the network's layout fixes every stride")
     if "widest" in o:
         kw["widest"] = _bool(o["widest"], "--widest")
+    if "pareto_all" in o:
+        kw["pareto_all"] = _bool(o["pareto_all"], "--pareto-all")
     if "balance_tol" in o:
         kw["balance_tol"] = _tolerance(o["balance_tol"])
     if "expansion" in o:
@@ -317,11 +322,14 @@ def spec_to_dict(spec: Spec, *, network: bool = False) -> dict[str, Any]:
     """A Spec's fields as a JSON-able dict (tuples as lists).
 
     The ``network`` field is written only when asked and set (a run in the store keeps it to be
-    rebuilt; an export record's ``spec`` never had it, and keeps its form).
+    rebuilt; an export record's ``spec`` never had it, and keeps its form). ``pareto_all`` is
+    written only when set, so records and stored runs of a default search keep their form.
     """
     data = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(spec).items()}
     if not (network and spec.network):
         data.pop("network")
+    if not spec.pareto_all:
+        data.pop("pareto_all")
     return data
 
 

@@ -16,7 +16,7 @@ ROW_FIELDS = [
     "key", "family", "in_channels", "out_channels", "kernel", "stride", "input_size",
     "g", "r", "L", "M", "K", "t", "G1", "G2", "o", "m",
     "params", "macs", "acts", "params_ratio", "macs_ratio", "baseline",
-    "complementary", "balance", "wider", "acceleration", "compression", "divisible",
+    "complementary", "balance", "wider", "acceleration", "compression", "divisible", "dense",
 ]  # fmt: skip
 KNOBS = {"conv": [], "group": ["g"], "dwsep": ["r"], "igc1": ["L", "M"], "igc2": ["K"], "igc3": ["t", "G1", "G2"]}
 KNOBS["lego"] = ["o", "m"]
@@ -234,7 +234,8 @@ def test_json_rows_have_the_design_fields(cli: Any) -> None:
         assert r["macs_ratio"] == r["macs"] / conv_macs
         assert r["baseline"] is (r["family"] == "conv")
         if r["family"] == "conv":
-            assert [r[c] for c in ROW_FIELDS[-6:]] == [None] * 6
+            assert [r[c] for c in ROW_FIELDS[-7:-1]] == [None] * 6
+        assert r["dense"] is (r["family"] != "group"), r["key"]  # only group g > 1 is not dense here
 
 
 def test_csv_and_md_parse_back(cli: Any) -> None:

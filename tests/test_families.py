@@ -167,6 +167,25 @@ def test_output_shape_and_impls_agree(name: str, key: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "key"), EXAMPLES, ids=IDS)
+def test_dense_is_every_path_count_positive(name: str, key: str) -> None:
+    """The row's ``dense`` is what the built module does: every output reaches every input."""
+    cfg = parse_key(key)
+    dense = get_family(name).check(columns(cfg, 8))["dense"]
+    assert dense.dtype == bool and dense.shape == (1,)
+    opts = [{}] + ([{"seed": s} for s in (0, 1)] if "seed" in block_options(block_class(name)) else [])
+    for opt in opts:  # lego: any choice π of Lego filters
+        paths = path_counts(create_block(cfg, **opt), cfg.in_channels)
+        assert paths.shape == (cfg.in_channels, cfg.out_channels)
+        assert bool(dense[0]) == bool((paths > 0).all()), (key, opt)
+
+
+def test_examples_hold_dense_and_not_dense_rows() -> None:
+    """The examples exercise both answers (group g > 1: not dense)."""
+    values = {bool(get_family(n).check(columns(parse_key(k), 8))["dense"][0]) for n, k in EXAMPLES}
+    assert values == {True, False}
+
+
+@pytest.mark.parametrize(("name", "key"), EXAMPLES, ids=IDS)
 def test_conditions_hold_numerically(name: str, key: str) -> None:
     cfg = parse_key(key)
     family = get_family(name)

@@ -354,3 +354,26 @@ def test_show_validates_options_and_prints_formulas() -> None:
     assert "3²·(64/2)·32" in text  # Lego filters: k²·(c/o)·m = 9216
     assert "9,216" in text and "2·64" in text
     assert "lego filters: 32 x 32 x 3x3" in text and "gathers o=2 maps" in text  # the module print shows them
+
+
+def test_pareto_front_is_over_dense_rows_unless_pareto_all(tmp_path: Path) -> None:
+    """A depthwise conv (group g = C, not dense) is ranked but off the front; --pareto-all puts it back."""
+    args = ["-c", "8", "--family", "conv,group,dwsep,igc1", "--budget", "conv", "--no-latency"]
+    runs = {}
+    for flag in ((), ("--pareto-all",)):
+        out = tmp_path / ("all" if flag else "dense")
+        result = CliRunner().invoke(app, ["search", *args, *flag, "--format", "json", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        runs[bool(flag)] = {r["key"]: r for r in json.loads((out / "results.json").read_text())}
+    dense, every = runs[False], runs[True]
+    assert [r["rank"] for r in dense.values()] == list(range(1, len(dense) + 1))
+    assert {k: r["rank"] for k, r in dense.items()} == {k: r["rank"] for k, r in every.items()}  # rank order kept
+    assert dense["group-g8-c8k3"]["dense"] is False and dense["group-g8-c8k3"]["pareto"] is False
+    assert every["group-g8-c8k3"]["pareto"] is True  # fewest params and MACs of all
+    assert all(r["dense"] for r in dense.values() if r["pareto"]) and any(r["pareto"] for r in dense.values())
+    assert all(r["dense"] is (r["family"] != "group") for r in dense.values())
+    frame = igcsearch.search(channels="8", family="conv,group,dwsep,igc1", budget="conv", pareto_all=True,
+                             measure={"latency": False}, store=str(tmp_path / "all" / "results.sqlite"))  # fmt: skip
+    assert bool(frame.set_index("key").loc["group-g8-c8k3", "pareto"])
+    table = CliRunner().invoke(app, ["search", *args, "--out", str(tmp_path / "t")])
+    assert "group-g8-c8k3 †" in table.output and "†: not dense" in table.output

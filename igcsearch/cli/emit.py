@@ -222,7 +222,8 @@ def emit_search(request: SearchRequest, fmt: str) -> None:
             notes += ("interrupted: see latency_rounds for how many rounds each row has",)
         target = target_of(spec)
         cols = target.columns([c for c in SEARCH_COLUMNS if c[0] != "error" or failed])
-        notes = (*notes, *target.notes(spec))
+        shown, dense_notes = mark_not_dense(shown, spec.pareto_all)
+        notes = (*notes, *dense_notes, *target.notes(spec))
         title = f"igcsearch search: {spec.name}"
         print_table(shown, n, title, spec.describe(), cols, notes, target.convention, target.table_width)
     else:
@@ -241,6 +242,20 @@ def emit_search(request: SearchRequest, fmt: str) -> None:
     if result.interrupted:
         print("interrupted: the files hold what finished", file=sys.stderr)
         raise KeyboardInterrupt
+
+
+NOT_DENSE = "†"  # beside the key of a row whose block is not dense, in the search table
+
+
+def mark_not_dense(rows: Chunk, pareto_all: bool) -> tuple[Chunk, tuple[str, ...]]:
+    """The shown rows with NOT_DENSE beside each non-dense key, and the caption line explaining it."""
+    dense = rows.get("dense")
+    if dense is None or not (dense == 0).any():
+        return rows, ()
+    keys = np.where(dense == 0, rows["key"].astype(object) + f" {NOT_DENSE}", rows["key"])
+    front = "on the Pareto front too (--pareto-all)" if pareto_all else "ranked but never on the Pareto front"
+    note = f"{NOT_DENSE}: not dense (some output channel misses some input channel, e.g. group conv g > 1): {front}"
+    return {**rows, "key": keys}, (note,)
 
 
 def to_stdout(emit: Callable[[], Any]) -> None:

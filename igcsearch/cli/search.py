@@ -47,6 +47,13 @@ def search(
     widest: Widest = None,
     balance_tol: BalanceTol = None,
     expansion: Expansion = None,
+    pareto_all: Annotated[
+        bool | None,
+        typer.Option(
+            "--pareto-all",
+            help="Pareto front over every row; by default only dense blocks (every output sees every input) can be on it.",
+        ),
+    ] = None,
     sort: Annotated[
         str | None,
         typer.Option(

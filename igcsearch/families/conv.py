@@ -30,8 +30,8 @@ def layers(c: dict[str, Any]) -> list[LayerCost]:
 
 
 def check(c: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The baseline has no conditions."""
-    return {}
+    """The baseline has no conditions; a regular conv is dense (every weight is there)."""
+    return {"dense": np.ones(np.shape(c["in_channels"]), dtype=bool)}
 
 
 def enumerate_(geo: dict[str, np.ndarray], opts: Any) -> dict[str, np.ndarray]:
@@ -50,7 +50,7 @@ FAMILY = register(
         title="regular conv-BN-ReLU (the baseline)",
         config=Conv,
         knobs={},
-        conditions={},
+        conditions={"dense": "always: every output channel sees every input channel"},
         layers=layers,
         check=check,
         enumerate=enumerate_,

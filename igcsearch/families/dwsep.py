@@ -37,8 +37,12 @@ def layers(c: dict[str, Any]) -> list[LayerCost]:
 
 
 def check(c: dict[str, Any]) -> dict[str, np.ndarray]:
-    """No filtering condition (r <= min(C_out, k²) is where a larger r stops adding rank)."""
-    return {}
+    """No filtering condition (r <= min(C_out, k²) is where a larger r stops adding rank).
+
+    Dense always: each input channel reaches its r depthwise outputs, and the pointwise 1×1
+    conv (one group) connects every depthwise output to every output channel.
+    """
+    return {"dense": np.ones(np.shape(c["in_channels"]), dtype=bool)}
 
 
 def enumerate_(geo: dict[str, np.ndarray], opts: Any) -> dict[str, np.ndarray]:
@@ -58,7 +62,7 @@ FAMILY = register(
         title="depthwise-separable conv, depth multiplier r (Xception/MobileNet; DWD rank r)",
         config=Dwsep,
         knobs={"r": "depth multiplier: r·C_in depthwise outputs (rank r per input channel)"},
-        conditions={},
+        conditions={"dense": "always: the pointwise 1×1 conv (one group) mixes every depthwise output"},
         layers=layers,
         check=check,
         enumerate=enumerate_,

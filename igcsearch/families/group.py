@@ -39,8 +39,11 @@ def layers(c: dict[str, Any]) -> list[LayerCost]:
 
 
 def check(c: dict[str, Any]) -> dict[str, np.ndarray]:
-    """g | C_in and g | C_out."""
-    return {"divisible": (c["in_channels"] % c["g"] == 0) & (c["out_channels"] % c["g"] == 0)}
+    """g | C_in and g | C_out; dense only for g = 1: output j sees input group ⌊j/(C_out/g)⌋ alone."""
+    return {
+        "divisible": (c["in_channels"] % c["g"] == 0) & (c["out_channels"] % c["g"] == 0),
+        "dense": np.asarray(c["g"]) == 1,
+    }
 
 
 def enumerate_(geo: dict[str, np.ndarray], opts: Any) -> dict[str, np.ndarray]:
@@ -61,13 +64,16 @@ FAMILY = register(
         title="plain group conv (baseline)",
         config=Group,
         knobs={"g": "number of groups"},
-        conditions={"divisible": "g divides C_in and C_out"},
+        conditions={
+            "divisible": "g divides C_in and C_out",
+            "dense": "g = 1 only: with g > 1 an output channel sees its own group's C_in/g inputs",
+        },
         layers=layers,
         check=check,
         enumerate=enumerate_,
         min_weights=min_weights,
         block="igcsearch.families.group_block:GroupBlock",
-        examples=("group-g4-c8k3", "group-g2-i4o6k5s2"),
+        examples=("group-g4-c8k3", "group-g2-i4o6k5s2", "group-g8-c8k3"),  # g = 1 is family conv
         structure=knob_structure("g"),
         order=1,
     )

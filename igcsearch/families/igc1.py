@@ -62,6 +62,7 @@ def check(c: dict[str, Any]) -> dict[str, np.ndarray]:
         "balance": balance(area, M, L),
         "wider": (L >= 2) & (M * area * (L - 1) > L),
         "divisible": ok,
+        "dense": ok,  # complementary: one path per pair, so at least one (a secondary group spans all L)
     }
 
 
@@ -89,6 +90,7 @@ FAMILY = register(
             "balance": "max/min of (S·M, L); 1.0 is balanced (S·M = L); filtered by --balance-tol",
             "wider": "L/(L−1) < M·S: wider than a regular conv at equal params (shown, not filtered)",
             "divisible": "L divides C_in and C_out",
+            "dense": "the complementary condition: every output reaches every input (one path)",
         },
         layers=layers,
         check=check,

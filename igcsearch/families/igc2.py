@@ -85,7 +85,8 @@ def check(c: dict[str, Any]) -> dict[str, np.ndarray]:
     K = c["K"]
     product = np.where(K > 0, K, 1).prod(axis=1)
     ok = product == c["out_channels"]
-    return {"complementary": ok, "balance": balance_of(c["kernel"] ** 2, K), "divisible": ok}
+    # dense: ∏K = C makes the chain of interleaved group convs reach every input from every output
+    return {"complementary": ok, "balance": balance_of(c["kernel"] ** 2, K), "divisible": ok, "dense": ok}
 
 
 Frontier = dict[str, np.ndarray]  # partial chains: geo, K (one column per factor), rem = C / ∏K, fmax, fmin
@@ -276,6 +277,7 @@ FAMILY = register(
             "complementary": "∏ K_i = C: exactly one path per output/input pair",
             "balance": "max/min of (S·K_1, K_2, …, K_n); 1.0 is balanced; filtered by --balance-tol",
             "divisible": "∏ K_i = C",
+            "dense": "the complementary condition ∏ K_i = C: every output reaches every input",
         },
         layers=layers,
         check=check,

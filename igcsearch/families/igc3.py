@@ -63,7 +63,9 @@ def check(c: dict[str, Any]) -> dict[str, np.ndarray]:
     """Loose complementary: G1 | C_in, G2 | E, G2 | C_out and G1·G2 | E (E/(G1·G2) paths)."""
     E = c["t"] * c["in_channels"]
     ok = (c["in_channels"] % c["G1"] == 0) & (E % c["G2"] == 0) & (c["out_channels"] % c["G2"] == 0)
-    return {"complementary": ok & (E % (c["G1"] * c["G2"]) == 0), "divisible": ok}
+    complementary = ok & (E % (c["G1"] * c["G2"]) == 0)
+    # dense: E/(G1·G2) >= 1 paths per output/input pair exactly when the loose condition holds
+    return {"complementary": complementary, "divisible": ok, "dense": complementary}
 
 
 def enumerate_(geo: dict[str, np.ndarray], opts: Any) -> dict[str, np.ndarray]:
@@ -105,6 +107,7 @@ FAMILY = register(
         conditions={
             "complementary": "loose: G1·G2 | E, so every output/input pair has E/(G1·G2) paths",
             "divisible": "G1 | C_in, G2 | E and G2 | C_out",
+            "dense": "the loose complementary condition: every output reaches every input",
         },
         layers=layers,
         check=check,

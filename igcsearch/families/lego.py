@@ -64,12 +64,15 @@ def _comp_limit(area: Any, c: Any, n: Any, o: Any) -> Any:
 
 
 def check(c: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Acceleration m < n(1 − o/(k²c)), compression |B| + |G| <= |F|, o | c."""
+    """Acceleration m < n(1 − o/(k²c)), compression |B| + |G| <= |F|, o | c, dense."""
     area, cin, n, o, m = c["kernel"] ** 2, c["in_channels"], c["out_channels"], c["o"], c["m"]
     return {
         "acceleration": m * area * cin < n * (area * cin - o),
         "compression": area * (cin // o) * m + o * n <= area * cin * n,
         "divisible": cin % o == 0,
+        # the o splits partition C_in and output i takes one map from every split j (π(i, j)),
+        # each a full (c/o)×k×k filter: exactly one path per output/input pair, for any m and π
+        "dense": cin % o == 0,
     }
 
 
@@ -145,6 +148,7 @@ FAMILY = register(
             "acceleration": "m < n·(1 − o/(k²c)): fewer MACs than the regular conv",
             "compression": "k²(c/o)m + o·n <= k²·c·n: fewer weights than the regular conv",
             "divisible": "o divides C_in",
+            "dense": "o divides C_in: every output sums one Lego map of every split (one path per pair)",
         },
         layers=layers,
         check=check,
