@@ -184,11 +184,36 @@ BCell = np.ndarray | bytes
 
 
 def _b(values: np.ndarray, fmt: Callable[[Any], str] | None = str, patch: dict[str, str] | None = None) -> BCell:
-    """A column as UTF-8 bytes per row (``S`` array), or one constant; ``fmt`` per distinct value."""
+    """A column as UTF-8 bytes per row (``S`` array), or one constant; ``fmt`` per distinct value.
+
+    Only :func:`_bjoin` reads these cells' bytes, so an ``S`` array may hold NULs before its text
+    as well as after it (see :func:`_digits`).
+    """
+    if fmt is str and values.dtype.kind in "iu" and values.size and not patch:
+        low, top = int(values.min()), int(values.max())
+        if low == top:
+            return str(low).encode()
+        if low >= 0 and top >= _TABLE_LIMIT and top < 10**18:
+            return _digits(values, len(str(top)))
     table, index = _distinct(values, fmt, bytes, patch)
     if table is None:
         return b""
     return bytes(table[0]) if table.size == 1 else table[index]
+
+
+def _digits(values: np.ndarray, width: int) -> np.ndarray:
+    """Decimal text of non-negative integers, right-aligned in ``S{width}`` with leading NULs.
+
+    Digit arithmetic on whole columns: no sort, no Python string per value.
+    """
+    v = values.astype(np.int64, copy=False)
+    out = np.zeros((v.size, width), dtype=np.uint8)
+    rest = v.copy()
+    for place in range(width):
+        digit = (rest % 10).astype(np.uint8) + 48
+        out[:, width - 1 - place] = digit if place == 0 else np.where(v >= 10**place, digit, 0)
+        rest //= 10
+    return out.view(f"S{width}").reshape(-1)
 
 
 def _bjoin(parts: list[BCell], n: int) -> bytes:

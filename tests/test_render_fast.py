@@ -45,6 +45,12 @@ def test_block_falls_back_on_nul() -> None:
     assert render.block(rows, ("key", "error"), "csv", "\n") == expected
 
 
+def test_large_integers_by_digit_arithmetic() -> None:
+    """Integer columns above the lookup table's range print as str() does, via render._digits."""
+    values = np.array([0, 7, 9, 10, 99, 100, 4_194_304, 10**12, 10**17 + 1, 123_456_789_012_345], dtype=np.int64)
+    assert render._bjoin([render._b(values), b"\n"], values.size).decode().split() == [str(v) for v in values]
+
+
 def test_keys_match_configs() -> None:
     import igcsearch
 
