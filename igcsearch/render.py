@@ -241,8 +241,9 @@ def keys(rows: dict[str, Any]) -> np.ndarray:
 
 
 def key_parts(rows: dict[str, Any]) -> list[BCell]:
-    """The cells whose concatenation is each row's key."""
-    family = get_family(rows["family"])
+    """The cells whose concatenation is each row's key (of a one-family chunk, raw or wide)."""
+    name = rows["family"]
+    family = get_family(name if isinstance(name, str) else str(name[0]))
     parts: list[BCell] = [family.name.encode() + b"-"]
     token = family.config.token
     if token:
@@ -274,6 +275,9 @@ def _knob(values: np.ndarray, sep: str, null: str | None = None) -> list[BCell]:
 def _bcell(rows: dict[str, Any], name: str, fmt: str) -> list[BCell]:
     """One column of a wide chunk as bytes cells; the same text as :func:`cell`."""
     null = _NULL[fmt]
+    if name == "key" and name not in rows:  # a wide chunk without its keys: widen(rows, key=False)
+        body = key_parts(rows)
+        return [b'"', *body, b'"'] if fmt == "json" else body
     if name not in rows:
         return [null.encode()]
     values = rows[name]
@@ -317,8 +321,11 @@ def _ident(values: np.ndarray) -> BCell:
 
 
 def block(rows: dict[str, Any], fields: tuple[str, ...] | list[str], fmt: str, end: str) -> str:
-    """Every row of a chunk as :func:`lines` gives it, each followed by ``end``, as one string."""
-    n = rows["key"].size
+    """Every row of a chunk as :func:`lines` gives it, each followed by ``end``, as one string.
+
+    A wide chunk without ``key`` (``widen(rows, key=False)``) gets its keys from the key's parts.
+    """
+    n = (rows["key"] if "key" in rows else rows["params"]).size
     try:
         parts: list[BCell] = []
         for i, name in enumerate(fields):
@@ -332,4 +339,6 @@ def block(rows: dict[str, Any], fields: tuple[str, ...] | list[str], fmt: str, e
         parts.append({"csv": b"", "md": b" |", "json": b"}"}[fmt] + end.encode())
         return _bjoin(parts, n).decode()
     except _Slow:
+        if "key" not in rows:
+            rows = {**rows, "key": keys(rows)}
         return "".join(line + end for line in lines(rows, fields, fmt).tolist())

@@ -107,7 +107,7 @@ def write(
     elif fmt == "json":
         fh.write("[")
     for rows in chunks:
-        n = rows["key"].size
+        n = (rows["key"] if "key" in rows else rows["params"]).size
         if n == 0:
             continue
         if fmt == "json":

@@ -156,17 +156,21 @@ def finish(rows: Chunk) -> Chunk:
     return rows
 
 
-def widen(rows: Chunk) -> Chunk:
+def widen(rows: Chunk, key: bool = True) -> Chunk:
     """Give a one-family chunk every row field, so chunks of any families concatenate.
 
     Encoding of nulls: absent knobs are 0 (every knob is >= 1 when present), conditions and
-    ``dense`` are int8 (-1 null, 0 false, 1 true), balance is NaN. The key is computed here (``key``).
+    ``dense`` are int8 (-1 null, 0 false, 1 true), balance is NaN. The key is computed here (``key``);
+    with ``key=False`` a chunk that has none is left without it, for ``render.block`` to write
+    straight from the key's parts (no Python string per row).
     """
     from .render import keys
 
     n = rows["params"].size
-    key = rows["key"] if "key" in rows else keys(rows)  # precomputed keys (network rows) are kept
-    out: Chunk = {"key": key, "family": np.full(n, rows["family"], dtype=object)}
+    out: Chunk = {}
+    if "key" in rows or key:
+        out["key"] = rows["key"] if "key" in rows else keys(rows)  # precomputed keys (network rows) are kept
+    out["family"] = np.full(n, rows["family"], dtype=object)
     for name in GEO_FIELDS:
         out[name] = rows[name]
     for name in KNOB_FIELDS:

@@ -51,6 +51,17 @@ def test_large_integers_by_digit_arithmetic() -> None:
     assert render._bjoin([render._b(values), b"\n"], values.size).decode().split() == [str(v) for v in values]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "md", "json"])
+def test_block_without_keys(fmt: str) -> None:
+    """widen(rows, key=False): block writes the keys from their parts, the same text."""
+    spec = spec_of({"channels": "16:64:16", "family": "igc1,igc2,igc3,dwsep,group,conv,lego", "stride": "2"})
+    for c in chunks(spec):
+        assert "key" not in widen(dict(c), key=False)
+        assert render.block(widen(dict(c), key=False), ROW_FIELDS, fmt, "\n") == render.block(
+            widen(dict(c)), ROW_FIELDS, fmt, "\n"
+        )
+
+
 def test_keys_match_configs() -> None:
     import igcsearch
 

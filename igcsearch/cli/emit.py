@@ -22,10 +22,13 @@ from .app import check_format
 TERMINAL_ROWS = 30
 
 
-def rows_for(spec: Spec, source: Callable[[], Iterable[Chunk]]) -> Iterator[Chunk]:
-    """Wide chunks of every row, sorted/truncated as the spec asks (streamed when it asks neither)."""
+def rows_for(spec: Spec, source: Callable[[], Iterable[Chunk]], key: bool = True) -> Iterator[Chunk]:
+    """Wide chunks of every row, sorted/truncated as the spec asks (streamed when it asks neither).
+
+    ``key=False``: streamed chunks may come without ``key``, for ``report.write`` (render.block) only.
+    """
     if spec.sort is None and spec.top is None:
-        return (widen(c) for c in source())
+        return (widen(c, key) for c in source())
     return iter(select(source(), spec.sort, spec.top)[0])
 
 
@@ -59,7 +62,7 @@ def emit_space(spec: Spec, fmt: str, out: Path | str | None) -> None:
         columns = target.columns(TABLE_COLUMNS)
         print_table(shown[0], total, title, spec.describe(), columns, notes, target.convention, target.table_width)
     else:
-        total = write(rows_for(spec, source), sys.stdout, fmt, fields=fields, header=header)
+        total = write(rows_for(spec, source, key=False), sys.stdout, fmt, fields=fields, header=header)
         if total == 0:
             report_empty(spec)
     if written:
@@ -98,7 +101,7 @@ def write_files(
                 write_parquet(rows_for(every, source), path, fields)
                 continue
             with atomic_open(path) as fh:
-                write(rows_for(every, source), fh, f, fields=fields, header=header)
+                write(rows_for(every, source, key=False), fh, f, fields=fields, header=header)
         except OSError as exc:
             raise SpecError(f"cannot write {str(path)!r}: {exc.strerror}") from None
     return [p for p, _ in targets]
