@@ -67,11 +67,52 @@ def _distinct(
             table = np.empty(present.size, dtype=object)
             table[uniq] = strings
         return (table[uniq], np.zeros(values.shape, np.intp)) if uniq.size == 1 else (table, values)
-    uniq, inverse = np.unique(values, return_inverse=True)
+    fast = values.dtype.kind in "fiu" and values.dtype.itemsize == 8
+    uniq, inverse = _factorize(values) if fast else np.unique(values, return_inverse=True)
     strings = list(map(fmt or repr, uniq.tolist()))
     if patch:
         strings = [patch.get(s, s) for s in strings]
     return (_encode(strings) if dtype is bytes else np.array(strings, dtype=object)), inverse.reshape(-1)
+
+
+_MIX = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)  # odd 64-bit multipliers
+
+
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct values, index of each value among them) of a 1-D 8-byte array, by its bits.
+
+    Multiplicative hashing into a table of >= 4x the rows instead of np.unique's sort; rows whose
+    slot another value took go round again with another multiplier (np.unique after three).
+    Distinct values are in no particular order; equal bits are one value (0.0 and -0.0 are two).
+    """
+    bits = np.ascontiguousarray(values.reshape(-1)).view(np.uint64)
+    n = bits.size
+    shift = np.uint64(64 - max(8, (4 * n).bit_length()))
+    codes = np.empty(n, dtype=np.intp)
+    found: list[np.ndarray] = []
+    todo, count = np.arange(n), 0
+    for mix in _MIX:
+        if not todo.size:
+            break
+        b = bits[todo]
+        slot = ((b * np.uint64(mix)) >> shift).astype(np.intp)
+        table = np.empty(1 << (64 - int(shift)), dtype=np.uint64)
+        table[slot] = b  # the last writer of each slot keeps it
+        hit = table[slot] == b
+        used = np.zeros(table.size, dtype=bool)
+        used[slot[hit]] = True
+        slots = np.flatnonzero(used)
+        number = np.empty(table.size, dtype=np.intp)
+        number[slots] = np.arange(count, count + slots.size)
+        codes[todo[hit]] = number[slot[hit]]
+        found.append(table[slots])
+        count += slots.size
+        todo = todo[~hit]
+    if todo.size:
+        rest, inverse = np.unique(bits[todo], return_inverse=True)
+        codes[todo] = count + inverse.reshape(-1)
+        found.append(rest)
+    return np.concatenate(found).view(values.dtype), codes
 
 
 def _encode(strings: list[str]) -> np.ndarray:

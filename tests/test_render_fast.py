@@ -62,6 +62,22 @@ def test_block_without_keys(fmt: str) -> None:
         )
 
 
+def test_factorize_by_bits() -> None:
+    """render._factorize: every row maps back to its value; distinct bit patterns only once."""
+    rng = np.random.default_rng(0)
+    cases = [
+        np.array([1.5, np.nan, 1.5, np.inf, -np.inf, 0.1, np.nan]),
+        rng.integers(0, 5000, 100_000) / 7.0,
+        rng.random(1000),
+        np.arange(300_000, dtype=np.int64) * 3,
+        np.array([2.0]),
+    ]
+    for values in cases:
+        uniq, codes = render._factorize(values)
+        assert np.array_equal(uniq[codes], values, equal_nan=True)
+        assert len(set(uniq.view(np.uint64).tolist())) == uniq.size
+
+
 def test_keys_match_configs() -> None:
     import igcsearch
 
