@@ -70,7 +70,7 @@ def main() -> None:
     def whole(path: str) -> tuple[float, bytes]:
         env = {**os.environ, "PYTHONPATH": path}
         start = time.perf_counter()
-        out = subprocess.run(cmd, check=True, capture_output=True, env=env).stdout
+        out = subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=path).stdout  # -m: cwd first
         return time.perf_counter() - start, out
 
     times: dict[str, list[float]] = {"new": [], "old": []}
