@@ -366,6 +366,11 @@ def block(rows: dict[str, Any], fields: tuple[str, ...] | list[str], fmt: str, e
 
     A wide chunk without ``key`` (``widen(rows, key=False)``) gets its keys from the key's parts.
     """
+    return block_bytes(rows, fields, fmt, end).decode()
+
+
+def block_bytes(rows: dict[str, Any], fields: tuple[str, ...] | list[str], fmt: str, end: str) -> bytes:
+    """:func:`block`'s text as UTF-8 bytes (for a binary stream: no decode and re-encode)."""
     n = (rows["key"] if "key" in rows else rows["params"]).size
     try:
         parts: list[BCell] = []
@@ -378,8 +383,8 @@ def block(rows: dict[str, Any], fields: tuple[str, ...] | list[str], fmt: str, e
                 parts.append((b"{" if i == 0 else b", ") + f'"{name}": '.encode())
             parts += _bcell(rows, name, fmt)
         parts.append({"csv": b"", "md": b" |", "json": b"}"}[fmt] + end.encode())
-        return _bjoin(parts, n).decode()
+        return _bjoin(parts, n)
     except _Slow:
         if "key" not in rows:
             rows = {**rows, "key": keys(rows)}
-        return "".join(line + end for line in lines(rows, fields, fmt).tolist())
+        return "".join(line + end for line in lines(rows, fields, fmt).tolist()).encode()

@@ -6,8 +6,11 @@ is written in bounded memory; files are written atomically (temporary file, then
 
 from __future__ import annotations
 
+import codecs
+import io
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -17,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import SpecError
-from .render import block
+from .render import block_bytes
 from .space import KNOB_FIELDS, ROW_FIELDS, Chunk, concat, sort_rows, take, widen
 
 if TYPE_CHECKING:  # pandas is imported where a frame is made: `igcsearch space` never needs it
@@ -98,26 +101,38 @@ def write(
 ) -> int:
     """Stream rows as csv, md (after a header paragraph) or json. Returns the row count."""
     total = 0
+    put = _bytes_writer(fh)
     if fmt == "md" and header:
-        fh.write(header.rstrip() + "\n\n")
+        put((header.rstrip() + "\n\n").encode())
     if fmt == "csv":
-        fh.write(",".join(fields) + "\n")
+        put((",".join(fields) + "\n").encode())
     elif fmt == "md":
-        fh.write("| " + " | ".join(fields) + " |\n|" + "---|" * len(fields) + "\n")
+        put(("| " + " | ".join(fields) + " |\n|" + "---|" * len(fields) + "\n").encode())
     elif fmt == "json":
-        fh.write("[")
+        put(b"[")
     for rows in chunks:
         n = (rows["key"] if "key" in rows else rows["params"]).size
         if n == 0:
             continue
         if fmt == "json":
-            fh.write(("\n" if total == 0 else ",\n") + block(rows, fields, fmt, ",\n")[:-2])
+            put((b"\n" if total == 0 else b",\n") + block_bytes(rows, fields, fmt, ",\n")[:-2])
         else:
-            fh.write(block(rows, fields, fmt, "\n"))
+            put(block_bytes(rows, fields, fmt, "\n"))
         total += n
     if fmt == "json":
-        fh.write("\n]\n" if total else "]\n")
+        put(b"\n]\n" if total else b"]\n")
     return total
+
+
+def _bytes_writer(fh: IO[str]) -> Any:
+    """A function writing UTF-8 bytes to ``fh``: straight to the binary buffer under stdout where
+    that is the same text (UTF-8, no newline translation), else decoded to ``fh``."""
+    buffer = getattr(fh, "buffer", None)
+    same = fh is sys.stdout and isinstance(fh, io.TextIOWrapper) and buffer is not None and os.linesep == "\n"
+    if same and codecs.lookup(fh.encoding).name == "utf-8":
+        fh.flush()  # what fh holds goes out first
+        return buffer.write
+    return lambda data: fh.write(data.decode())
 
 
 def write_parquet(chunks: Iterable[Chunk], path: Path, fields: tuple[str, ...] = ROW_FIELDS) -> int:
