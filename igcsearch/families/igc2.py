@@ -136,21 +136,56 @@ def _take(front: Frontier, mask: np.ndarray) -> Frontier:
 
 
 def _complete(front: Frontier, level: int, tol: float) -> dict[str, np.ndarray]:
-    """Every finished chain (n >= 3) grown from a frontier of ``level`` factors, sorted by (geo, K)."""
-    done: list[Frontier] = []
+    """Every finished chain (n >= 3) grown from a frontier of ``level`` factors, sorted by (geo, K).
+
+    A finished chain is a leaf (rem = 1 takes no further factor), so (geo, K) order is the
+    depth-first order of the tree the levels grow (children by d ascending). Each chain's place
+    in it comes from finished-descendant counts (bottom-up) and offsets (top-down): no sort,
+    and K is read back through the parent links instead of being copied at every level.
+    """
+    K0, first = front["K"], level
+    front = {k: v for k, v in front.items() if k != "K"}
+    tree: list[tuple[Any, np.ndarray, np.ndarray, np.ndarray]] = []  # (parent, geo, rem, output mask)
+    parent = None
     while front["geo"].size:
         finished = front["rem"] == 1
-        if level >= 3:  # shorter finished chains are igc1 (n = 2) and are listed there
-            done.append(_take(front, finished))
+        tree.append((parent, front["geo"], front["rem"], finished if level >= 3 else np.zeros_like(finished)))
+        front["i"] = np.arange(finished.size)
         front = _step(_take(front, ~finished), level, tol)
+        parent = front.pop("i")
         level += 1
-    done = [c for c in done if c["geo"].size]
-    if not done:
+    tops = [t for t, (_, _, _, out) in enumerate(tree) if out.any()]
+    if not tops:
         return {"geo": np.zeros(0, np.int64), "K": np.zeros((0, 3), np.int64)}
-    joined = _join(done)
-    g, K = joined["geo"], joined["K"]
-    order = np.lexsort((*tuple(K[:, i] for i in range(K.shape[1] - 1, -1, -1)), g))
-    return {"geo": g[order], "K": K[order]}
+    counts: list[Any] = [None] * len(tree)
+    for t in range(len(tree) - 1, -1, -1):
+        counts[t] = tree[t][3].astype(np.int64)
+        if t + 1 < len(tree) and tree[t + 1][0].size:
+            below = np.bincount(tree[t + 1][0], weights=counts[t + 1], minlength=counts[t].size)
+            counts[t] += below.astype(np.int64)
+    starts: list[np.ndarray] = []
+    for t, (par, _, _, _) in enumerate(tree):
+        before = np.cumsum(counts[t]) - counts[t]
+        if t == 0:
+            starts.append(before)
+            continue
+        new = np.ones(par.size, dtype=bool)
+        new[1:] = par[1:] != par[:-1]
+        group = np.maximum.accumulate(np.where(new, np.arange(par.size), 0))
+        starts.append(starts[t - 1][par] + before - before[group])
+    factors = [tree[t - 1][2][tree[t][0]] // tree[t][2] if t else None for t in range(len(tree))]
+    n = int(counts[0].sum())
+    g = np.empty(n, dtype=tree[0][1].dtype)
+    K = np.zeros((n, first + tops[-1]), dtype=np.result_type(K0, *(f for f in factors[1:] if f is not None)))
+    for t in tops:
+        at = np.flatnonzero(tree[t][3])
+        rank = starts[t][at]
+        g[rank] = tree[t][1][at]
+        for s in range(t, 0, -1):
+            K[rank, first + s - 1] = factors[s][at]
+            at = tree[s][0][at]
+        K[rank, :first] = K0[at]
+    return {"geo": g, "K": K}
 
 
 def enumerate_(geo: dict[str, np.ndarray], opts: Any) -> dict[str, np.ndarray]:
