@@ -258,7 +258,11 @@ def _digits(values: np.ndarray, width: int) -> np.ndarray:
 
 
 def _bjoin(parts: list[BCell], n: int) -> bytes:
-    """Concatenate cells left to right, row by row, into one bytes object."""
+    """Concatenate cells left to right, row by row, into one bytes object.
+
+    The constants are laid out once in a template row that is repeated n times; only the
+    column cells are then written, through a structured view of that buffer.
+    """
     merged: list[BCell] = []
     for part in parts:
         if isinstance(part, bytes) and merged and isinstance(merged[-1], bytes):
@@ -267,11 +271,23 @@ def _bjoin(parts: list[BCell], n: int) -> bytes:
             merged.append(part)
     if all(isinstance(p, bytes) for p in merged):
         return b"".join(merged) * n  # type: ignore[arg-type]
-    dtype = [(f"f{i}", p.dtype if isinstance(p, np.ndarray) else f"S{len(p)}") for i, p in enumerate(merged)]
-    out = np.empty(n, dtype=dtype)
+    template = bytearray()
+    names, formats, offsets = [], [], []
     for i, part in enumerate(merged):
-        out[f"f{i}"] = part
-    return out.tobytes().translate(None, b"\0")  # the NUL padding out: ~3x a boolean mask
+        if isinstance(part, bytes):
+            template += part
+        else:
+            names.append(f"f{i}")
+            formats.append(part.dtype)
+            offsets.append(len(template))
+            template += bytes(part.dtype.itemsize)
+    buf = template * n
+    out = np.frombuffer(buf, dtype=np.dtype({"names": names, "formats": formats, "offsets": offsets,
+                                              "itemsize": len(template)}))  # fmt: skip
+    for name, part in zip(names, (p for p in merged if not isinstance(p, bytes)), strict=True):
+        out[name] = part
+    del out
+    return buf.translate(None, b"\0")  # the NUL padding out (a bytearray): ~3x a boolean mask
 
 
 def keys(rows: dict[str, Any]) -> np.ndarray:
