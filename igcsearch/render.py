@@ -323,10 +323,18 @@ def _knob(values: np.ndarray, sep: str, null: str | None = None) -> list[BCell]:
     """A 1-D knob, or a 2-D zero-padded chain (igc2's K) as ``1x4x4x4`` (``null`` where it is all zeros)."""
     if values.ndim == 1:
         return [_b(values)]
+    last = _KNOB_LAST[0]
+    if last is not None and last[0] is values and last[1] == (sep, null):
+        return last[2]  # the key and the K column of one chunk: the same cells
     top = int(values.max(initial=0))
     first = _encode(([null] if null is not None else ["0"]) + [str(v) for v in range(1, top + 1)])
     later = _encode([""] + [f"{sep}{v}" for v in range(1, top + 1)])
-    return [first[values[:, 0]]] + [later[values[:, j]] for j in range(1, values.shape[1])]
+    cells = [first[values[:, 0]]] + [later[values[:, j]] for j in range(1, values.shape[1])]
+    _KNOB_LAST[0] = (values, (sep, null), cells)
+    return cells
+
+
+_KNOB_LAST: list[Any] = [None]  # (chain array, (sep, null), its cells) of the last 2-D _knob call
 
 
 def _bcell(rows: dict[str, Any], name: str, fmt: str) -> list[BCell]:
