@@ -58,16 +58,14 @@ def layers(c: dict[str, Any]) -> list[LayerCost]:
     """W_1 k×k with C/K_1 groups, then W_2..W_n 1×1 with C/K_i groups (as one entry), BN."""
     hw = c["out_size"] ** 2
     C = c["out_channels"]
-    k1, tail, _ = _chain(c)
+    k1, tail, n = _chain(c)
     w1 = conv("W_1 kxk group conv (C/K_1 groups)", C, C, c["kernel"], C // k1, hw)
     one = scalar(C, hw) if c["K"].shape[0] == 1 else None
     formula = ""
     if one:
         ks = [int(k) for k in c["K"][0, 1:] if k]
         formula = f"params C·(K_2+…+K_n) = {one[0]}·({'+'.join(map(str, ks))}); MACs params·H'W' = ·{one[1]}"
-    rest = LayerCost(
-        "W_2..W_n 1x1 group convs (C/K_i groups)", C * tail, C * tail * hw, (_chain(c)[2] - 1) * C * hw, formula
-    )
+    rest = LayerCost("W_2..W_n 1x1 group convs (C/K_i groups)", C * tail, C * tail * hw, (n - 1) * C * hw, formula)
     return [w1, rest, bn("BN", C)]
 
 
