@@ -117,10 +117,13 @@ def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _encode(strings: list[str]) -> np.ndarray:
     """UTF-8 bytes of each string as a numpy ``S`` array (at least one byte wide)."""
-    data = list(map(str.encode, strings))
-    if b"\0" in b"".join(data):
+    if "\0" in "".join(strings):
         raise _Slow  # NUL pads numpy's fixed-width bytes: such text takes the per-row path
-    return np.array(data, dtype=f"S{max(1, max(map(len, data), default=1))}")
+    try:
+        return np.array(strings, dtype="S") if strings else np.zeros(0, "S1")  # ASCII: ~2x encoding each
+    except UnicodeEncodeError:
+        data = list(map(str.encode, strings))
+        return np.array(data, dtype=f"S{max(1, max(map(len, data), default=1))}")
 
 
 class _Slow(Exception):
