@@ -369,3 +369,26 @@ def test_widest_budget_conv_kernel1() -> None:
     expected += widest_brute("igc1", 16 * 16 + 2 * 16, INF, k=1, tol=2.0)
     expected += widest_brute("dwsep", 16 * 16 + 2 * 16, INF, k=1)
     assert sorted(got["key"]) == sorted(expected)
+
+
+@pytest.mark.parametrize("tol", [1.0, 2.0, 4.0, float("inf")])
+def test_igc2_chains_come_in_geo_then_k_order(tol: float) -> None:
+    """The depth-first ranks put igc2's chains in the order a (geo, K) lexsort gives, chunked or not."""
+    from types import SimpleNamespace
+
+    from igcsearch.families import igc2
+
+    C = np.array([16, 48, 60, 64, 96, 128, 360, 720])
+    geo = {"in_channels": C, "out_channels": C, "kernel": np.array([3, 1, 5, 3, 3, 1, 3, 3])}
+    opts = SimpleNamespace(balance_tol=tol)
+    whole = igc2.enumerate_(geo, opts)
+    g, K = whole["geo"], whole["K"]
+    order = np.lexsort((*tuple(K[:, i] for i in range(K.shape[1] - 1, -1, -1)), g))
+    assert (order == np.arange(g.size)).all()
+    assert (np.where(K > 0, K, 1).prod(axis=1) == C[g]).all() and ((K > 0).sum(axis=1) >= 3).all()
+    pieces = list(igc2.enumerate_chunks(geo, opts, 50))
+    width = K.shape[1]
+    assert (np.concatenate([p["geo"] for p in pieces]) == g).all() if pieces else g.size == 0
+    if pieces:
+        padded = [np.pad(p["K"], ((0, 0), (0, width - p["K"].shape[1]))) for p in pieces]
+        assert (np.concatenate(padded) == K).all()
