@@ -25,14 +25,13 @@ from .measure import MeasureOptions, check_device, environment, threads
 from .rank import rank
 from .report import select
 from .request import SearchRequest, check_run
-from .results import SEARCH_SORT_FIELDS, SearchResult, check_out, write_results
+from .results import ENV_FIELDS, SEARCH_SORT_FIELDS, SearchResult, check_out, write_results
 from .runner import Progress, Quiet, Runner
 from .space import Chunk
 from .spec import SORT_ROW_FIELDS, Spec
 from .target import target_of
 
 MAX_CANDIDATES = 20_000
-ENV_COLUMNS = ("device", "torch_version", "threads", "dtype", "memory_format", "batch")  # of every row
 
 
 def candidates(spec: Spec) -> tuple[Chunk, int]:
@@ -138,7 +137,7 @@ def run_search(
 def ranked(rows: Chunk, spec: Spec, opts: MeasureOptions, settings: dict[str, Any], env: dict[str, Any]) -> Chunk:
     """The measured rows with the run-wide columns, ranked by the spec's sort key (latency by default)."""
     n = rows["key"].size
-    values = {k: env[k] for k in ENV_COLUMNS if k in env}
+    values = {k: env[k] for k in ENV_FIELDS if k in env}  # impl and backend are not in env: set below
     values["impl"] = settings.get("impl") or "auto"
     values["backend"] = settings.get("backend") or "local"
     values["peak_mem_method"] = "measured" if str(env["device"]).startswith("cuda") else "estimated"

@@ -4,6 +4,7 @@ enumeration, defined in ``igcsearch/families/<name>.py``, and its torch module, 
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,10 +68,10 @@ def register(family: Family) -> Family:
     """Add a family; a duplicate name, or knobs that are not its config's fields, is an error."""
     if family.name in REGISTRY:
         raise ValueError(f"family {family.name!r} is already registered")
-    if tuple(family.knobs) != tuple(config_knobs(family.config)):
+    if tuple(family.knobs) != tuple(family.config.knob_fields()):
         raise ValueError(
             f"family {family.name!r}: knobs {list(family.knobs)} must be its config's knob fields "
-            f"{list(config_knobs(family.config))}, in order"
+            f"{list(family.config.knob_fields())}, in order"
         )
     REGISTRY[family.name] = family
     return family
@@ -102,22 +103,17 @@ def _load() -> None:
 # ---------------------------------------------------------------- knobs
 
 
-def config_knobs(config: type) -> dict[str, bool]:
-    """Knob fields of a config class (its fields beyond the geometry), in order: name -> list-valued."""
-    return config.knob_fields()
-
-
 def knob_fields() -> tuple[str, ...]:
     """Knob names of every family in listing order, each once: the knob columns of a row."""
     out: dict[str, None] = {}
     for family in families():
-        out.update(dict.fromkeys(config_knobs(family.config)))
+        out.update(dict.fromkeys(family.config.knob_fields()))
     return tuple(out)
 
 
 def scalar_knobs() -> tuple[str, ...]:
     """:func:`knob_fields` without the list-valued knobs (igc2's K): the ones a row sorts by."""
-    lists = {name for family in families() for name, is_list in config_knobs(family.config).items() if is_list}
+    lists = {name for family in families() for name, is_list in family.config.knob_fields().items() if is_list}
     return tuple(name for name in knob_fields() if name not in lists)
 
 
@@ -131,6 +127,7 @@ def block_class(family: Family | str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
+@functools.cache
 def block_options(cls: type) -> tuple[str, ...]:
     """The build options a block class takes: the keyword-only parameters of its ``__init__``."""
     import inspect
